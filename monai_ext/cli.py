@@ -1,0 +1,119 @@
+# Copyright (c) 2026 monai_ext contributors
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#     http://www.apache.org/licenses/LICENSE-2.0
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Command line of monai_ext: `python -m monai_ext <command> ...`.
+
+Commands import their implementation lazily so that `--help` stays fast (`import monai` costs seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["build_parser", "main"]
+
+
+def _cmd_phantom(args: argparse.Namespace) -> int:
+    from monai_ext.data.phantom import write_phantom_dataset
+
+    path = write_phantom_dataset(
+        args.out, task=args.task, num=args.num, size=args.size, seed=args.seed, progress=not args.quiet
+    )
+    print(f"wrote {args.num} {args.task} phantom images to {path}")
+    return 0
+
+
+def _cmd_split(args: argparse.Namespace) -> int:
+    from monai_ext.data.splits import import_txt_split, make_split_file
+
+    if args.import_train is not None:
+        out = import_txt_split(
+            args.dataset,
+            train_txt=args.import_train,
+            val_txt=args.import_val,
+            out=args.out,
+            labeled=args.labeled,
+            seed=args.seed,
+            layout=args.layout,
+        )
+    else:
+        out = make_split_file(
+            args.dataset,
+            out=args.out,
+            val=args.val,
+            test=args.test,
+            labeled=args.labeled,
+            seed=args.seed,
+            group_by=args.group_by,
+            layout=args.layout,
+        )
+    print(f"split file: {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with one sub-command per task."""
+    parser = argparse.ArgumentParser(
+        prog="python -m monai_ext",
+        description="Semi-supervised ultrasound segmentation toolkit on MONAI: data, splits and bundle tools.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser(
+        "phantom",
+        help="write a synthetic B-mode ultrasound dataset (images/ + masks/ + dataset.json)",
+        description="Write a synthetic B-mode ultrasound phantom dataset: speckle, attenuation, shadows, "
+        "sector or linear field of view; breast (BUSI-like), cardiac (CAMUS-like, 3 structures) or thyroid.",
+    )
+    p.add_argument("--task", choices=["breast", "cardiac", "thyroid"], default="breast", help="anatomy to simulate")
+    p.add_argument("--num", type=int, default=200, help="number of images (default 200)")
+    p.add_argument("--size", type=int, default=256, help="image height and width in pixels (default 256)")
+    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same dataset")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_phantom)
+
+    p = sub.add_parser(
+        "split",
+        help="write a train/validation/test split file with nested labelled subsets",
+        description="Write a MONAI decathlon-style JSON datalist ('training' items carry 'labeled', plus "
+        "'validation' and 'test') for a dataset folder. An existing split file is reused, never re-drawn.",
+    )
+    p.add_argument("dataset", help="dataset folder (phantom, BUSI, images/+masks/ or images/+masks/0/)")
+    p.add_argument("--out", default=None, help="split file to write (default DATASET/split_seed<SEED>.json)")
+    p.add_argument("--val", type=float, default=0.1, help="validation fraction of groups (default 0.1)")
+    p.add_argument("--test", type=float, default=0.2, help="test fraction of groups (default 0.2)")
+    p.add_argument("--labeled", type=float, default=0.125, help="labelled fraction of the training pool")
+    p.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
+    p.add_argument("--group-by", default=None, help="regex whose first group (or whole match) is the patient id")
+    p.add_argument("--layout", default="auto", help="dataset layout (default: detect)")
+    p.add_argument("--import-train", default=None, help="import a legacy <name>_train1.txt id list instead")
+    p.add_argument("--import-val", default=None, help="the matching legacy <name>_val1.txt id list")
+    p.set_defaults(func=_cmd_split)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as e:
+        # Input problems are reported as one clear line, not a traceback.
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
