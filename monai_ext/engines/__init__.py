@@ -12,3 +12,30 @@
 """monai_ext.engines."""
 
 from __future__ import annotations
+
+from .methods import (
+    CrossConsistencyMethod,
+    MeanTeacherMethod,
+    SSLMethod,
+    SupervisedOnlyMethod,
+    make_ema_teacher,
+    probabilities,
+    unwrap_network,
+)
+from .semi_supervised_trainer import SemiSupervisedTrainer, unlabeled_prepare_batch
+
+__all__ = [
+    "CrossConsistencyMethod",
+    "MeanTeacherMethod",
+    "SSLMethod",
+    "SemiSupervisedTrainer",
+    "SupervisedOnlyMethod",
+    "make_ema_teacher",
+    "probabilities",
+    "unlabeled_prepare_batch",
+    "unwrap_network",
+]
+
+from .schedules import PolyLRLambda
+
+__all__ += ["PolyLRLambda"]
