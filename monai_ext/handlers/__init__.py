@@ -8,7 +8,30 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-
-"""monai_ext.handlers."""
+"""monai_ext.handlers: Ignite/MONAI handlers for semi-supervised training and evaluation."""
 
 from __future__ import annotations
+
+from .checkpoints import latest_checkpoint
+from .consistency_ramp_up import ConsistencyRampUpHandler, consistency_ramp_weight
+from .ema_teacher import EMATeacherHandler
+from .metric_handlers import USDiceHandler, USHD95Handler, USIoUHandler
+from .metric_report import USMetricsReportHandler
+from .mlflow_params import MLflowParamsHandler, flatten_params
+from .progress_bar import TerminalProgressBar
+from .structure_metrics import structure_metric_handlers
+
+__all__ = [
+    "ConsistencyRampUpHandler",
+    "EMATeacherHandler",
+    "MLflowParamsHandler",
+    "TerminalProgressBar",
+    "USDiceHandler",
+    "USHD95Handler",
+    "USIoUHandler",
+    "USMetricsReportHandler",
+    "consistency_ramp_weight",
+    "flatten_params",
+    "latest_checkpoint",
+    "structure_metric_handlers",
+]
