@@ -60,6 +60,15 @@ def _cmd_split(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check_bundle(args: argparse.Namespace) -> int:
+    from monai_ext.bundle_checks import check_bundle
+
+    for bundle in args.bundles:
+        for name, result in check_bundle(bundle, ckpt_file=args.ckpt_file).items():
+            print(f"{bundle}: {name}: {result}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with one sub-command per task."""
     parser = argparse.ArgumentParser(
@@ -90,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         "'validation' and 'test') for a dataset folder. An existing split file is reused, never re-drawn.",
     )
     p.add_argument("dataset", help="dataset folder (phantom, BUSI, images/+masks/ or images/+masks/0/)")
-    p.add_argument("--out", default=None, help="split file to write (default DATASET/split_seed<SEED>.json)")
+    p.add_argument("--out", default=None, help="split file to write (default DATASET/splits/split_s<SEED>_v<VAL>_t<TEST>_l<LABELED>.json)")
     p.add_argument("--val", type=float, default=0.1, help="validation fraction of groups (default 0.1)")
     p.add_argument("--test", type=float, default=0.2, help="test fraction of groups (default 0.2)")
     p.add_argument("--labeled", type=float, default=0.125, help="labelled fraction of the training pool")
@@ -100,6 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--import-train", default=None, help="import a legacy <name>_train1.txt id list instead")
     p.add_argument("--import-val", default=None, help="the matching legacy <name>_val1.txt id list")
     p.set_defaults(func=_cmd_split)
+
+    p = sub.add_parser(
+        "check-bundle",
+        help="verify bundles offline: metadata schema, changelog, files, network in/out, TorchScript export",
+        description="Run MONAI's verify_metadata (with the project's schema), verify_net_in_out and ckpt_export "
+        "(when models/model.pt exists) on each bundle folder.",
+    )
+    p.add_argument("bundles", nargs="+", help="bundle folders (bundles/<name>)")
+    p.add_argument("--ckpt-file", default=None, help="checkpoint to export instead of models/model.pt")
+    p.set_defaults(func=_cmd_check_bundle)
     return parser
 
 

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from .checkpoints import latest_checkpoint
+from .checkpoints import ResumableCheckpointHandler, latest_checkpoint
 from .consistency_ramp_up import ConsistencyRampUpHandler, consistency_ramp_weight
 from .ema_teacher import EMATeacherHandler
 from .metric_handlers import USDiceHandler, USHD95Handler, USIoUHandler
@@ -25,6 +25,7 @@ __all__ = [
     "ConsistencyRampUpHandler",
     "EMATeacherHandler",
     "MLflowParamsHandler",
+    "ResumableCheckpointHandler",
     "TerminalProgressBar",
     "USDiceHandler",
     "USHD95Handler",

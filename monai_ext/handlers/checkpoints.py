@@ -8,22 +8,34 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Helpers to resume training from the newest checkpoint written by MONAI's `CheckpointSaver`."""
+"""Resumable training checkpoints: everything needed to continue an interrupted run at the same iteration."""
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["latest_checkpoint"]
+import torch
+from monai.handlers import CheckpointLoader, CheckpointSaver
+from monai.utils import IgniteInfo, min_version, optional_import
+
+if TYPE_CHECKING:
+    from ignite.engine import Engine
+else:
+    Engine, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Engine")
+
+__all__ = ["ResumableCheckpointHandler", "latest_checkpoint"]
 
 _NUMBER = re.compile(r"=(\d+)\.pt$")
 
 
 def latest_checkpoint(directory: str | Path, prefix: str = "checkpoint") -> str | None:
     """
-    The newest `<prefix>_*.pt` in `directory` by the iteration/epoch number in its name (`..._key_iteration=12.pt`,
-    `..._epoch=3.pt`), a `..._final_iteration=N.pt` counting as its number; None if there is none.
+    The newest `<prefix>_*.pt` in `directory` by the iteration/epoch number in its name
+    (`..._iteration=12.pt`, `..._epoch=3.pt`); None if there is none.
 
     Args:
         directory: folder written by a `CheckpointSaver`.
@@ -39,3 +51,66 @@ def latest_checkpoint(directory: str | Path, prefix: str = "checkpoint") -> str 
         if best is None or key > best:
             best = key
     return None if best is None else best[2]
+
+
+class ResumableCheckpointHandler:
+    """
+    Save the training state every `save_interval` iterations (and at the end, or when an exception ends the run),
+    and, with `resume=True`, restore the newest such checkpoint when the run starts.
+
+    The state is `objects` (network, optimizer, scheduler, EMA teacher, ...) plus the trainer engine itself, added at
+    attach time under `"trainer"`: a bundle config cannot name the trainer inside the trainer's own handler list
+    without a circular reference. Restoring the engine restores its iteration and epoch, so iteration-driven
+    handlers (consistency ramp-up, poly learning rate, EMA warm-up) continue exactly where they stopped.
+
+    Args:
+        save_dir: folder of the checkpoints (`checkpoint_checkpoint_iteration=N.pt`).
+        objects: objects with `state_dict`/`load_state_dict` to save and restore.
+        save_interval: iterations between checkpoints.
+        n_saved: how many interval checkpoints to keep.
+        resume: restore the newest checkpoint in `save_dir` at start (a fresh start, with a warning, if none).
+        map_location: `torch.load` map location when resuming.
+    """
+
+    def __init__(
+        self,
+        save_dir: str,
+        objects: Mapping[str, Any],
+        save_interval: int,
+        n_saved: int = 1,
+        resume: bool = False,
+        map_location: str | torch.device | None = None,
+    ) -> None:
+        if save_interval < 1:
+            raise ValueError(f"save_interval must be a positive number of iterations, got {save_interval}.")
+        if "trainer" in objects:
+            raise ValueError("objects must not contain 'trainer': the engine is added when the handler is attached.")
+        self.save_dir = str(save_dir)
+        self.objects = dict(objects)
+        self.save_interval = int(save_interval)
+        self.n_saved = int(n_saved)
+        self.resume = bool(resume)
+        self.map_location = map_location
+        self.logger = logging.getLogger(__name__)
+        self.resumed_from: str | None = None
+
+    def attach(self, engine: Engine) -> None:
+        """Attach the loader (when resuming) and the saver to `engine`."""
+        objects = dict(self.objects, trainer=engine)
+        if self.resume:
+            path = latest_checkpoint(self.save_dir)
+            if path is None:
+                self.logger.warning(f"resume requested but no checkpoint in {self.save_dir}: starting from scratch.")
+            else:
+                self.resumed_from = path
+                CheckpointLoader(load_path=path, load_dict=objects, map_location=self.map_location).attach(engine)
+        CheckpointSaver(
+            save_dir=self.save_dir,
+            save_dict=objects,
+            file_prefix="checkpoint",
+            save_interval=self.save_interval,
+            epoch_level=False,
+            n_saved=self.n_saved,
+            save_final=True,
+            final_filename="checkpoint_final.pt",
+        ).attach(engine)

@@ -25,9 +25,11 @@ def structure_metric_handlers(
     structure_names: Sequence[str], prefix: str = "val_", output_transform: Callable | None = None
 ) -> dict:
     """
-    Metric handlers for every structure (`<prefix>dice_<name>`, `<prefix>iou_<name>`, `<prefix>hd95_<name>`) and
-    the means over structures of IoU and HD95 (`<prefix>mean_iou`, `<prefix>mean_hd95`); the mean Dice is the
-    bundles' key metric and is declared there. All follow the project's empty-mask policy (monai_ext.metrics).
+    Metric handlers for every structure (`<prefix>dice_<name>`, `<prefix>iou_<name>`, `<prefix>hd95_<name>`) and,
+    with several structures, the means over structures of IoU and HD95 (`<prefix>mean_iou`, `<prefix>mean_hd95`);
+    the mean Dice is the bundles' key metric and is declared there. All follow the project's empty-mask policy
+    (monai_ext.metrics). With one structure the means would repeat the per-structure values (and HD95, the costly
+    one, would be computed twice), so they are left out.
 
     Args:
         structure_names: structure names in channel order (background excluded).
@@ -37,10 +39,10 @@ def structure_metric_handlers(
     if not structure_names:
         raise ValueError("structure_names must name at least one structure.")
     ot = output_transform or from_engine(["pred", "label"])
-    handlers: dict = {
-        f"{prefix}mean_iou": USIoUHandler(output_transform=ot),
-        f"{prefix}mean_hd95": USHD95Handler(output_transform=ot),
-    }
+    handlers: dict = {}
+    if len(structure_names) > 1:
+        handlers[f"{prefix}mean_iou"] = USIoUHandler(output_transform=ot)
+        handlers[f"{prefix}mean_hd95"] = USHD95Handler(output_transform=ot)
     for i, name in enumerate(structure_names):
         handlers[f"{prefix}dice_{name}"] = USDiceHandler(structure=i, output_transform=ot)
         handlers[f"{prefix}iou_{name}"] = USIoUHandler(structure=i, output_transform=ot)

@@ -1,0 +1,108 @@
+# Copyright (c) 2026 monai_ext contributors
+# Licensed under the Apache License, Version 2.0 (the "License").
+"""Train, evaluate, infer and check one bundle at tiny size; run by tests/bundles/test_bundles.py in a subprocess
+(one bundle per process: every bundle may bring its own `scripts` package, monai-bundles.md 5.3).
+
+Usage: python bundle_worker.py BUNDLE_DIR WORK_DIR TASK TRACKING_URI RESULT_JSON
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+SMALL = {
+    "image_size": [64, 64],
+    "features": [4, 8, 16, 32, 64],
+    "labeled_batch_size": 2,
+    "unlabeled_batch_size": 2,
+    "max_iterations": 6,
+    "val_interval": 3,
+    "checkpoint_interval": 3,
+    "num_workers": 0,
+    "split#labeled": 0.25,
+    "ssl#ramp_step": 1,
+}
+
+
+def main() -> None:
+    from monai.bundle import ConfigWorkflow
+
+    from monai_ext.bundle_checks import check_bundle
+    from monai_ext.data import write_phantom_dataset
+
+    bundle, work, task, tracking_uri, result_file = sys.argv[1:6]
+    bundle, work = Path(bundle).resolve(), Path(work).resolve()
+    data = write_phantom_dataset(work / "data", task=task, num=24, size=64, seed=3, progress=False)
+    common = dict(SMALL, bundle_root=str(bundle), dataset_dir=str(data), task=task,
+                  ckpt_dir=str(work / "models"), output_dir=str(work / "eval"))
+    configs = bundle / "configs"
+    meta, logging_conf = str(configs / "metadata.json"), str(configs / "logging.conf")
+    result: dict = {}
+
+    # train, tracked in MLflow
+    train = ConfigWorkflow(config_file=str(configs / "train.json"), meta_file=meta, logging_file=logging_conf,
+                           workflow_type="train", tracking="mlflow",
+                           tracking_uri=tracking_uri, experiment_name=f"test_{bundle.name}", **common)
+    train.initialize()
+    result["train_properties"] = train.check_properties()
+    train.run()
+    trainer = train.parser.get_parsed_content("train#trainer")
+    result["train_iterations"] = trainer.state.iteration
+    result["best_val_dice"] = trainer.state.best_metric if hasattr(trainer.state, "best_metric") else None
+    evaluator = train.parser.get_parsed_content("validate#evaluator")
+    result["val_metrics"] = {k: float(v) for k, v in evaluator.state.metrics.items()}
+    train.finalize()
+    result["checkpoints"] = sorted(str(p.relative_to(work)) for p in (work / "models").rglob("*.pt"))
+
+    # read the tracked run back from the MLflow store
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiment = client.get_experiment_by_name(f"test_{bundle.name}")
+    run = client.search_runs([experiment.experiment_id])[0]
+    result["mlflow_metrics"] = sorted(run.data.metrics)
+    result["mlflow_params"] = {k: run.data.params[k] for k in ("method", "task", "labeled_fraction") if k in run.data.params}
+    result["mlflow_artifacts"] = [a.path for a in client.list_artifacts(run.info.run_id)]
+    result["mlflow_history_train_loss"] = len(client.get_metric_history(run.info.run_id, "train_loss"))
+
+    # evaluate on the test split
+    ev = ConfigWorkflow(config_file=[str(configs / "train.json"), str(configs / "evaluate.json")], meta_file=meta,
+                        logging_file=logging_conf, workflow_type="train", **common)
+    ev.initialize()
+    ev.run()
+    ev.finalize()
+    summary = json.loads((work / "eval" / "test_metrics_summary.json").read_text())
+    result["test_summary_keys"] = sorted(summary)
+    result["test_csv_rows"] = len((work / "eval" / "test_metrics_per_image.csv").read_text().splitlines()) - 1
+
+    # inference on the phantom test images, masks written back at the source size
+    inputs = work / "infer_in"
+    inputs.mkdir()
+    for src in sorted((data / "images").glob("*.png"))[:3]:
+        img = Image.open(src).resize((80, 72))  # a size different from the network input
+        img.save(inputs / src.name)
+    inf = ConfigWorkflow(config_file=str(configs / "inference.json"), meta_file=meta, logging_file=logging_conf,
+                         workflow_type="infer", bundle_root=str(bundle), dataset_dir=str(inputs),
+                         output_dir=str(work / "infer_out"), task=task, image_size=[64, 64],
+                         features=SMALL["features"], **{"checkpointloader#load_path": str(work / "models" / "model.pt")})
+    inf.initialize()
+    result["infer_properties"] = inf.check_properties()
+    inf.run()
+    inf.finalize()
+    masks = sorted((work / "infer_out").glob("*.png"))
+    result["infer_masks"] = [list(np.asarray(Image.open(m)).shape) for m in masks]
+    result["infer_values"] = sorted({int(v) for m in masks for v in np.unique(np.asarray(Image.open(m)))})
+
+    # offline bundle checks (verify_metadata, verify_net_in_out, ckpt_export)
+    checks = check_bundle(bundle, ckpt_file=str(work / "models" / "model.pt"), features=SMALL["features"])
+    result["checks"] = checks
+    Path(result_file).write_text(json.dumps(result, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
