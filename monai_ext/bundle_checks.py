@@ -30,7 +30,9 @@ def find_schema(bundle_dir: str | Path) -> Path:
     raise FileNotFoundError(f"cannot find schemas/{SCHEMA_NAME} above {bundle_dir}.")
 
 
-def check_bundle(bundle_dir: str | Path, ckpt_file: str | None = None, **net_override: Any) -> dict[str, str]:
+def check_bundle(
+    bundle_dir: str | Path, ckpt_file: str | None = None, export_override: dict | None = None, **net_override: Any
+) -> dict[str, str]:
     """
     Run the offline bundle checks: `verify_metadata` against the project's schema, version listed in the
     changelog, required files, `verify_net_in_out` on `network_def` of `inference.json`, and, when a checkpoint
@@ -39,6 +41,8 @@ def check_bundle(bundle_dir: str | Path, ckpt_file: str | None = None, **net_ove
     Args:
         bundle_dir: the bundle folder.
         ckpt_file: checkpoint to export (default `models/model.pt` when present).
+        export_override: further overrides for the export only (e.g. `{"task": "cardiac"}` for a checkpoint
+            trained on another task than the metadata describes).
         net_override: config overrides for the network (e.g. `features=[4, 8, 16, 32, 64]` for a small test net).
 
     Returns:
@@ -75,7 +79,8 @@ def check_bundle(bundle_dir: str | Path, ckpt_file: str | None = None, **net_ove
         return results
     out = ckpt.with_suffix(".ts")
     ckpt_export(net_id="network_def", filepath=str(out), ckpt_file=str(ckpt), meta_file=meta_file,
-                config_file=inference, bundle_root=str(root), key_in_ckpt="model", **net_override)
+                config_file=inference, bundle_root=str(root), key_in_ckpt="model", **net_override,
+                **(export_override or {}))
     torch.jit.load(str(out))
     results["ckpt_export"] = f"ok: {out}"
     return results

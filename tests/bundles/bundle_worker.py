@@ -25,7 +25,6 @@ SMALL = {
     "checkpoint_interval": 3,
     "num_workers": 0,
     "split#labeled": 0.25,
-    "ssl#ramp_step": 1,
 }
 
 
@@ -37,9 +36,14 @@ def main() -> None:
 
     bundle, work, task, tracking_uri, result_file = sys.argv[1:6]
     bundle, work = Path(bundle).resolve(), Path(work).resolve()
+    train_cfg = json.loads((bundle / "configs" / "train.json").read_text())
     data = write_phantom_dataset(work / "data", task=task, num=24, size=64, seed=3, progress=False)
-    common = dict(SMALL, bundle_root=str(bundle), dataset_dir=str(data), task=task,
-                  ckpt_dir=str(work / "models"), output_dir=str(work / "eval"))
+    small = {k: v for k, v in SMALL.items() if k != "unlabeled_batch_size" or "unlabeled_batch_size" in train_cfg}
+    common = dict(small, bundle_root=str(bundle), dataset_dir=str(data), task=task,
+                  ckpt_dir=str(work / "models"),
+                  # an expression, not a literal path: MONAI 1.6.1 builds the executed-config artifact path by
+                  # appending "+ '/config_<time>.json'" to the output_dir text, which only works for expressions
+                  output_dir=f"$'{work / 'eval'}'")
     configs = bundle / "configs"
     meta, logging_conf = str(configs / "metadata.json"), str(configs / "logging.conf")
     result: dict = {}
@@ -99,7 +103,8 @@ def main() -> None:
     result["infer_values"] = sorted({int(v) for m in masks for v in np.unique(np.asarray(Image.open(m)))})
 
     # offline bundle checks (verify_metadata, verify_net_in_out, ckpt_export)
-    checks = check_bundle(bundle, ckpt_file=str(work / "models" / "model.pt"), features=SMALL["features"])
+    checks = check_bundle(bundle, ckpt_file=str(work / "models" / "model.pt"), features=SMALL["features"],
+                          export_override={"task": task})
     result["checks"] = checks
     Path(result_file).write_text(json.dumps(result, indent=2, default=str))
 
