@@ -12,3 +12,18 @@
 """monai_ext.transforms."""
 
 from __future__ import annotations
+
+from .image import LUMA_WEIGHTS, USImageChannels, USImageChannelsd, USImageChannelsD, USImageChannelsDict
+from .mask_export import USLabelToMask, USLabelToMaskd
+from .masks import (
+    MASK_MODES,
+    LabelTable,
+    USMaskToLabel,
+    USMaskToLabeld,
+    USMaskToLabelD,
+    USMaskToLabelDict,
+    channels_of_pil_mode,
+    label_index_to_channels,
+    mask_to_label_index,
+    normalize_label_table,
+)
