@@ -15,7 +15,7 @@ Writes one phantom clip (``monai_ext.io.write_phantom_clip``, 120 frames by defa
 subprocess, reads its first 30 frames and all 120 frames
 
 - through the streaming API ``monai_ext.io.iter_us_frames`` (one processed frame at a time), and
-- for contrast through ``pydicom.dcmread(path).pixel_array`` (the whole clip decoded at once),
+- for contrast through ``pydicom.dcmread(path).pixel_array`` (the whole clip decoded at once, whatever the count),
 - and through ``LoadImage(reader=UltrasoundDicomReader(...))`` (the whole clip as one float32 array),
 
 and prints the resident set size after the imports, the peak RSS while reading (Linux ``VmHWM``, reset after the

@@ -12,3 +12,35 @@
 """monai_ext.io."""
 
 from __future__ import annotations
+
+from .dicom_reader import (
+    ENHANCED_US_VOLUME_UID,
+    US_SOP_CLASS_UIDS,
+    UltrasoundDicomReader,
+    USCalibrationWarning,
+    USClipHeader,
+    USDicomError,
+    USRegion,
+    check_us_decoder,
+    compute_us_overlay_mask,
+    iter_us_frames,
+    read_us_header,
+    select_us_region,
+)
+from .phantom_clip import write_phantom_clip
+
+__all__ = [
+    "ENHANCED_US_VOLUME_UID",
+    "US_SOP_CLASS_UIDS",
+    "USCalibrationWarning",
+    "USClipHeader",
+    "USDicomError",
+    "USRegion",
+    "UltrasoundDicomReader",
+    "check_us_decoder",
+    "compute_us_overlay_mask",
+    "iter_us_frames",
+    "read_us_header",
+    "select_us_region",
+    "write_phantom_clip",
+]
