@@ -60,6 +60,16 @@ def _cmd_split(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_phantom_clip(args: argparse.Namespace) -> int:
+    from monai_ext.io import write_phantom_clip
+
+    path, masks = write_phantom_clip(
+        args.out, task=args.task, frames=args.frames, size=args.size, seed=args.seed, jpeg=args.jpeg
+    )
+    print(f"wrote {masks.shape[0]} frames to {path} (ground truth: {path.with_name(path.stem + '_masks.npz')})")
+    return 0
+
+
 def _cmd_check_bundle(args: argparse.Namespace) -> int:
     from monai_ext.bundle_checks import check_bundle
 
@@ -109,6 +119,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--import-train", default=None, help="import a legacy <name>_train1.txt id list instead")
     p.add_argument("--import-val", default=None, help="the matching legacy <name>_val1.txt id list")
     p.set_defaults(func=_cmd_split)
+
+    p = sub.add_parser(
+        "phantom-clip",
+        help="write a beating-heart phantom as a US Multi-frame DICOM clip with its ground-truth masks",
+        description="Write a valid US Multi-frame Image Storage DICOM (regions sequence with spacing, frame time) "
+        "of a beating phantom heart, plus <stem>_masks.npz with the per-frame masks.",
+    )
+    p.add_argument("--task", choices=["cardiac"], default="cardiac", help="phantom anatomy (cardiac only)")
+    p.add_argument("--frames", type=int, default=60, help="number of frames (default 60)")
+    p.add_argument("--size", type=int, default=256, help="width of the image in pixels (default 256)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--jpeg", action="store_true", help="JPEG Baseline compressed pixel data")
+    p.add_argument("--out", required=True, help="output DICOM file")
+    p.set_defaults(func=_cmd_phantom_clip)
 
     p = sub.add_parser(
         "check-bundle",

@@ -69,6 +69,7 @@ def main() -> None:
     client = MlflowClient(tracking_uri=tracking_uri)
     experiment = client.get_experiment_by_name(f"test_{bundle.name}")
     run = client.search_runs([experiment.experiment_id])[0]
+    result["tracking_uri"] = tracking_uri
     result["mlflow_metrics"] = sorted(run.data.metrics)
     result["mlflow_params"] = {k: run.data.params[k] for k in ("method", "task", "labeled_fraction") if k in run.data.params}
     result["mlflow_artifacts"] = [a.path for a in client.list_artifacts(run.info.run_id)]

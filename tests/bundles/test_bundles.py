@@ -16,10 +16,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = Path(__file__).with_name("bundle_worker.py")
 
+# (bundle, task, structures, method, tracking): the Mean Teacher run is tracked by a real `mlflow server` on
+# loopback, as a team would; the others by a local sqlite store.
 CASES = [
-    ("supervised_us_segmentation", "breast", 1, "supervised"),
-    ("meanteacher_us_segmentation", "breast", 1, "mean_teacher"),
-    ("cct_us_segmentation", "cardiac", 3, "cct"),
+    ("supervised_us_segmentation", "breast", 1, "supervised", "sqlite"),
+    ("meanteacher_us_segmentation", "breast", 1, "mean_teacher", "server"),
+    ("cct_us_segmentation", "cardiac", 3, "cct", "sqlite"),
 ]
 
 
@@ -36,9 +38,13 @@ def run_worker(bundle: str, task: str, tmp_path: Path, tracking_uri: str | None 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("bundle,task,num_structures,method", CASES)
-def test_bundle_train_evaluate_infer_track_and_check(bundle, task, num_structures, method, tmp_path):
-    r = run_worker(bundle, task, tmp_path)
+@pytest.mark.parametrize("bundle,task,num_structures,method,tracking", CASES)
+def test_bundle_train_evaluate_infer_track_and_check(bundle, task, num_structures, method, tracking, tmp_path,
+                                                     request):
+    uri = request.getfixturevalue("mlflow_server") if tracking == "server" else None
+    r = run_worker(bundle, task, tmp_path, tracking_uri=uri)
+    if tracking == "server":
+        assert r["tracking_uri"].startswith("http://127.0.0.1:")
     assert r["train_properties"] == [] and r["infer_properties"] == []
     assert r["train_iterations"] == 6
     assert "models/model.pt" in r["checkpoints"]
