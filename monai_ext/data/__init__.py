@@ -12,3 +12,83 @@
 """monai_ext.data."""
 
 from __future__ import annotations
+
+from .inference_inputs import IMAGE_SUFFIXES, list_inference_inputs
+from .layouts import (
+    IMAGE_EXTENSIONS,
+    LAYOUTS,
+    DatasetListing,
+    USDatasetError,
+    USDatasetNotFoundError,
+    detect_layout,
+    list_dataset,
+    read_dataset_json,
+)
+from .phantom import (
+    PHANTOM_GROUP_REGEX,
+    PHANTOM_LABELS,
+    PHANTOM_TASKS,
+    PHANTOM_VERSION,
+    USCardiacParams,
+    USImagingParams,
+    USProbeGeometry,
+    cardiac_contraction,
+    make_cardiac_frame,
+    make_cardiac_params,
+    make_phantom_sample,
+    speckle_envelope,
+    write_phantom_dataset,
+)
+from .prepare import prepare_split_file, resolve_dataset_dir
+from .splits import (
+    SPLIT_FORMAT_VERSION,
+    SPLIT_PARTS,
+    USSplitError,
+    build_split,
+    default_split_path,
+    import_txt_split,
+    load_split,
+    make_split_file,
+    read_id_list,
+    split_datalist,
+    split_file_sha256,
+)
+
+__all__ = [
+    "DatasetListing",
+    "IMAGE_EXTENSIONS",
+    "IMAGE_SUFFIXES",
+    "LAYOUTS",
+    "PHANTOM_GROUP_REGEX",
+    "PHANTOM_LABELS",
+    "PHANTOM_TASKS",
+    "PHANTOM_VERSION",
+    "SPLIT_FORMAT_VERSION",
+    "SPLIT_PARTS",
+    "USCardiacParams",
+    "USDatasetError",
+    "USDatasetNotFoundError",
+    "USImagingParams",
+    "USProbeGeometry",
+    "USSplitError",
+    "build_split",
+    "cardiac_contraction",
+    "default_split_path",
+    "detect_layout",
+    "import_txt_split",
+    "list_dataset",
+    "list_inference_inputs",
+    "load_split",
+    "make_cardiac_frame",
+    "make_cardiac_params",
+    "make_phantom_sample",
+    "make_split_file",
+    "prepare_split_file",
+    "read_dataset_json",
+    "read_id_list",
+    "resolve_dataset_dir",
+    "speckle_envelope",
+    "split_datalist",
+    "split_file_sha256",
+    "write_phantom_dataset",
+]

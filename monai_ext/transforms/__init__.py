@@ -27,3 +27,23 @@ from .masks import (
     mask_to_label_index,
     normalize_label_table,
 )
+
+__all__ = [
+    "LUMA_WEIGHTS",
+    "LabelTable",
+    "MASK_MODES",
+    "USImageChannels",
+    "USImageChannelsD",
+    "USImageChannelsDict",
+    "USImageChannelsd",
+    "USLabelToMask",
+    "USLabelToMaskd",
+    "USMaskToLabel",
+    "USMaskToLabelD",
+    "USMaskToLabelDict",
+    "USMaskToLabeld",
+    "channels_of_pil_mode",
+    "label_index_to_channels",
+    "mask_to_label_index",
+    "normalize_label_table",
+]
