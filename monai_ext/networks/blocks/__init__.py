@@ -12,3 +12,26 @@
 """monai_ext.networks.blocks."""
 
 from __future__ import annotations
+
+from .convmixer import ConvMixerBlock, ConvMixerLayer
+from .msag import MSAGBlock
+from .perturbations import (
+    DropoutPerturbation,
+    FeatureDropoutPerturbation,
+    FeatureNoisePerturbation,
+    PerturbedDecoder,
+    feature_dropout,
+    feature_noise,
+)
+
+__all__ = [
+    "ConvMixerBlock",
+    "ConvMixerLayer",
+    "MSAGBlock",
+    "DropoutPerturbation",
+    "FeatureDropoutPerturbation",
+    "FeatureNoisePerturbation",
+    "PerturbedDecoder",
+    "feature_dropout",
+    "feature_noise",
+]

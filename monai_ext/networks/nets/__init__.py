@@ -12,3 +12,8 @@
 """monai_ext.networks.nets."""
 
 from __future__ import annotations
+
+from .cct_unet import CCTUNet, USUNet, USUNetDecoder, USUNetEncoder
+from .mgcc import MGCCDecoder, MGCCEncoder, MGCCNet
+
+__all__ = ["CCTUNet", "USUNet", "USUNetDecoder", "USUNetEncoder", "MGCCDecoder", "MGCCEncoder", "MGCCNet"]
