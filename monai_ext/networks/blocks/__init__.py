@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from .convlstm import MSMOConvLSTMCell
 from .convmixer import ConvMixerBlock, ConvMixerLayer
 from .msag import MSAGBlock
 from .perturbations import (
@@ -34,4 +35,5 @@ __all__ = [
     "PerturbedDecoder",
     "feature_dropout",
     "feature_noise",
+    "MSMOConvLSTMCell",
 ]

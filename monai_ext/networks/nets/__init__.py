@@ -15,5 +15,7 @@ from __future__ import annotations
 
 from .cct_unet import CCTUNet, USUNet, USUNetDecoder, USUNetEncoder
 from .mgcc import MGCCDecoder, MGCCEncoder, MGCCNet
+from .msmo import MSMOEncoder, MSMOHConvLSTMDecoder, MSMONet, MSMOResidualBlock
 
 __all__ = ["CCTUNet", "USUNet", "USUNetDecoder", "USUNetEncoder", "MGCCDecoder", "MGCCEncoder", "MGCCNet"]
+__all__ += ["MSMOEncoder", "MSMOHConvLSTMDecoder", "MSMONet", "MSMOResidualBlock"]
