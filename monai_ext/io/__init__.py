@@ -27,7 +27,17 @@ from .dicom_reader import (
     read_us_header,
     select_us_region,
 )
+from .nifti_writer import write_us_nifti
 from .phantom_clip import write_phantom_clip
+from .seg_writer import (
+    US_STRUCTURE_CODES,
+    USSegResult,
+    USStructureCode,
+    resolve_us_structure,
+    write_us_keyframe,
+    write_us_seg,
+)
+from .sr_writer import USContourSRResult, trace_mask_contours, write_us_contour_sr
 
 __all__ = [
     "ENHANCED_US_VOLUME_UID",
@@ -43,4 +53,14 @@ __all__ = [
     "read_us_header",
     "select_us_region",
     "write_phantom_clip",
+    "US_STRUCTURE_CODES",
+    "USSegResult",
+    "USStructureCode",
+    "resolve_us_structure",
+    "write_us_keyframe",
+    "write_us_seg",
+    "USContourSRResult",
+    "trace_mask_contours",
+    "write_us_contour_sr",
+    "write_us_nifti",
 ]
