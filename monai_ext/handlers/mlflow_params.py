@@ -52,19 +52,32 @@ class MLflowParamsHandler:
     engine's STARTED handlers at the end of the first iteration and logs `params` through it. Without tracking
     it does nothing, so bundles can always list it.
 
+    With \`close_runs=True\` it also ends those runs when the engine completes: MONAI's default tracking settings
+    attach a non-closing handler to \`validate#evaluator\`, which a bundle's \`evaluate.json\` runs on its own, so the
+    evaluation run would otherwise stay RUNNING.
+
     Args:
         params: parameters to log (nested dicts are flattened to dotted keys).
+        close_runs: end the engine's MLflow runs on COMPLETED.
     """
 
-    def __init__(self, params: Mapping[str, Any]) -> None:
+    def __init__(self, params: Mapping[str, Any], close_runs: bool = False) -> None:
         if not isinstance(params, Mapping):
             raise TypeError(f"params must be a mapping, got {type(params).__name__}.")
         self.params = dict(params)
+        self.close_runs = close_runs
         self.logged = False
 
     def attach(self, engine: Engine) -> None:
-        """Log once, after the first iteration (the MLflow run exists by then)."""
+        """Log once, after the first iteration (the MLflow run exists by then); close runs on COMPLETED if asked."""
         engine.add_event_handler(Events.ITERATION_COMPLETED(once=1), self)
+        if self.close_runs:
+            engine.add_event_handler(Events.COMPLETED, self.close)
+
+    def close(self, engine: Engine) -> None:
+        """End the MLflow runs of the engine's \`MLFlowHandler\`s."""
+        for handler in self.find_mlflow_handlers(engine):
+            handler.close()
 
     @staticmethod
     def find_mlflow_handlers(engine: Engine) -> list[MLFlowHandler]:

@@ -77,10 +77,15 @@ def main() -> None:
 
     # evaluate on the test split
     ev = ConfigWorkflow(config_file=[str(configs / "train.json"), str(configs / "evaluate.json")], meta_file=meta,
-                        logging_file=logging_conf, workflow_type="train", **common)
+                        logging_file=logging_conf, workflow_type="train", tracking="mlflow",
+                        tracking_uri=tracking_uri, experiment_name=f"test_{bundle.name}", **common)
     ev.initialize()
     ev.run()
     ev.finalize()
+    runs = client.search_runs([experiment.experiment_id])
+    evaluation = [r for r in runs if "test_mean_dice" in r.data.metrics]
+    result["eval_run_status"] = [r.info.status for r in evaluation]
+    result["eval_run_metrics"] = sorted(evaluation[0].data.metrics) if evaluation else []
     summary = json.loads((work / "eval" / "test_metrics_summary.json").read_text())
     result["test_summary_keys"] = sorted(summary)
     result["test_csv_rows"] = len((work / "eval" / "test_metrics_per_image.csv").read_text().splitlines()) - 1

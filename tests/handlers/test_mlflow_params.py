@@ -36,3 +36,15 @@ def test_no_tracking_no_op():
     handler.attach(engine)
     engine.run(range(2), max_epochs=1)
     assert not handler.logged
+
+
+def test_close_runs_ends_the_run(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlruns.db"
+    engine = Engine(lambda e, b: 0.0)
+    handler = MLflowParamsHandler({"stage": "evaluate"}, close_runs=True)
+    handler.attach(engine)
+    MLFlowHandler(tracking_uri=uri, experiment_name="e", iteration_log=False).attach(engine)  # does not close
+    engine.run(range(2), max_epochs=1)
+    client = MlflowClient(tracking_uri=uri)
+    run = client.search_runs([client.get_experiment_by_name("e").experiment_id])[0]
+    assert run.info.status == "FINISHED" and run.data.params["stage"] == "evaluate"
