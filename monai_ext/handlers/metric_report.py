@@ -33,6 +33,7 @@ from monai_ext.metrics.report import format_us_metrics_table, summarize_us_metri
 from monai_ext.metrics.segmentation import (
     US_SUPPORTED_METRICS,
     check_us_fixed_spacing,
+    us_same_unit,
     compute_us_segmentation_metrics,
     normalize_us_spacing,
     us_spacing_from_meta,
@@ -211,13 +212,7 @@ class USMetricsReportHandler:
         if not preds:
             return
         ids, spacings = self._ids_and_spacing(preds, labels, batch_pred, batch_label)
-        unit = us_spacing_unit(spacings)
-        if self._unit is not None and unit != self._unit:
-            raise ValueError(
-                f"{self.__class__.__name__}: images in {unit} after images in {self._unit}; one report must not "
-                "mix units (evaluation.md §1.1)."
-            )
-        self._unit = unit
+        self._unit = us_same_unit(self._unit, us_spacing_unit(spacings), self.__class__.__name__)
         if not self.include_background:
             preds, labels = [p[1:] for p in preds], [g[1:] for g in labels]
         n_struct = len(self.structure_names)

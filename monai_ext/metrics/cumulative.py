@@ -29,6 +29,7 @@ from monai.utils import MetricReduction
 from monai_ext.metrics.segmentation import (
     US_DISTANCE_METRICS,
     check_us_fixed_spacing,
+    us_same_unit,
     compute_us_segmentation_metrics,
     normalize_us_spacing,
     us_spacing_from_meta,
@@ -117,13 +118,7 @@ class USSegmentationMetricBase(CumulativeIterationMetric):
             if spacing is None:
                 spacing = us_spacing_from_meta(y_pred, batch)
         spacings = normalize_us_spacing(spacing, batch, 2)
-        unit = us_spacing_unit(spacings)
-        if self._unit is not None and unit != self._unit:
-            raise ValueError(
-                f"{self.__class__.__name__}: this batch is in {unit} but earlier batches were in {self._unit}; "
-                "distances must not mix units within one aggregate (evaluation.md §1.1)."
-            )
-        self._unit = unit
+        self._unit = us_same_unit(self._unit, us_spacing_unit(spacings), self.__class__.__name__)
         return spacings
 
     def _compute_tensor(self, y_pred: torch.Tensor, y: torch.Tensor | None = None, **kwargs: Any) -> torch.Tensor:

@@ -59,6 +59,7 @@ __all__ = [
     "us_image_diagonal",
     "normalize_us_spacing",
     "check_us_fixed_spacing",
+    "us_same_unit",
     "us_spacing_from_meta",
     "us_spacing_unit",
 ]
@@ -196,6 +197,20 @@ def us_spacing_unit(spacings: Sequence[_Spacing]) -> str:
         "spacing is known for some images and unknown for others; distances would mix mm and pixels in one "
         f"aggregate (evaluation.md §1.1). Known per image: {known}."
     )
+
+
+def us_same_unit(previous: str | None, unit: str, owner: str) -> str:
+    """Return ``unit`` after checking it against the unit of the earlier batches of the same aggregate.
+
+    Raises:
+        ValueError: when the units differ (an aggregate must never mix mm and pixels).
+    """
+    if previous is not None and unit != previous:
+        raise ValueError(
+            f"{owner}: this batch is in {unit} but earlier batches were in {previous}; distances must not mix units "
+            "within one aggregate (evaluation.md §1.1)."
+        )
+    return unit
 
 
 def us_spacing_from_meta(y: Any, batch_size: int, spatial_ndim: int = 2) -> list[_Spacing] | None:
