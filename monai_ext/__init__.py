@@ -20,6 +20,19 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import data, engines, handlers, io, losses, metrics, networks, transforms
+from . import data, engines, generative, handlers, inference, io, losses, metrics, networks, services, transforms
 
-__all__ = ["__version__", "data", "engines", "handlers", "io", "losses", "metrics", "networks", "transforms"]
+__all__ = [
+    "__version__",
+    "data",
+    "engines",
+    "generative",
+    "handlers",
+    "inference",
+    "io",
+    "losses",
+    "metrics",
+    "networks",
+    "services",
+    "transforms",
+]

@@ -79,6 +79,52 @@ def _cmd_check_bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _key_values(items: Sequence[str] | None, option: str, parse_json: bool) -> dict:
+    out = {}
+    for item in items or ():
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ValueError(f"{option} expects KEY=VALUE, got {item!r}.")
+        if parse_json:
+            import json
+
+            try:  # numbers, lists, booleans as JSON; anything else is a string
+                value = json.loads(value)
+            except ValueError:
+                pass
+        out[key] = value
+    return out
+
+
+def _cmd_serve_dicomweb(args: argparse.Namespace) -> int:
+    import logging
+
+    from monai_ext.services import USRetryPolicy, serve_dicomweb
+
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    summary = serve_dicomweb(
+        args.bundle,
+        args.url,
+        state_file=args.state,
+        poll_interval=args.poll_interval,
+        once=args.once,
+        max_attempts=args.max_attempts,
+        study_filters=_key_values(args.filter, "--filter", parse_json=False),
+        overrides=_key_values(args.override, "--override", parse_json=True),
+        work_dir=args.work_dir,
+        retry=USRetryPolicy(max_retries=args.max_retries),
+        timeout=(10.0, args.timeout),
+    )
+    if args.once:
+        print(
+            f"{summary.found} US studies: {len(summary.processed)} processed, {len(summary.skipped)} skipped, "
+            f"{len(summary.failed)} failed, {len(summary.stored)} instances stored"
+            + (", PACS unavailable" if summary.pacs_unavailable else "")
+        )
+        return 0 if summary.ok else 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with one sub-command per task."""
     parser = argparse.ArgumentParser(
@@ -143,6 +189,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bundles", nargs="+", help="bundle folders (bundles/<name>)")
     p.add_argument("--ckpt-file", default=None, help="checkpoint to export instead of models/model.pt")
     p.set_defaults(func=_cmd_check_bundle)
+
+    p = sub.add_parser(
+        "serve-dicomweb",
+        help="poll a DICOMweb PACS for ultrasound studies, segment them with a bundle, store SR/SEG back",
+        description="Hospital pipeline: QIDO-RS finds US studies, WADO-RS retrieves their instances, the bundle "
+        "segments them (SR contours for clips, SEG for single frames) and STOW-RS stores the results in the same "
+        "study. Each study is processed once (sqlite state + detection of existing results); failures are "
+        "recorded and retried a bounded number of times; requests are retried with exponential backoff; "
+        "SIGINT/SIGTERM stop after the current study.",
+    )
+    p.add_argument("--bundle", required=True, help="bundle folder (configs/inference.json, models/model.pt)")
+    p.add_argument("--url", required=True, help="DICOMweb root, e.g. http://127.0.0.1:8042/dicom-web")
+    p.add_argument("--poll-interval", type=float, default=30.0, help="seconds between polls (default 30)")
+    p.add_argument(
+        "--state", default="dicomweb_state.sqlite", help="sqlite state file (default ./dicomweb_state.sqlite)"
+    )
+    p.add_argument("--once", action="store_true", help="process what is there and exit (exit code 1 on any failure)")
+    p.add_argument("--max-attempts", type=int, default=3, help="attempts per study before giving up (default 3)")
+    p.add_argument(
+        "--max-retries", type=int, default=6, help="retries of one HTTP request, backoff 0.5 s doubling (default 6)"
+    )
+    p.add_argument("--timeout", type=float, default=300.0, help="HTTP read timeout in seconds (default 300)")
+    p.add_argument(
+        "--filter",
+        action="append",
+        metavar="KEY=VALUE",
+        help="extra QIDO-RS study filter, e.g. StudyDate=20260101- (repeatable)",
+    )
+    p.add_argument(
+        "--override",
+        action="append",
+        metavar="KEY=VALUE",
+        help="bundle config override, value parsed as JSON when it can be (repeatable)",
+    )
+    p.add_argument("--work-dir", default=None, help="parent folder of the per-study temporary folders")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level")
+    p.set_defaults(func=_cmd_serve_dicomweb)
     return parser
 
 

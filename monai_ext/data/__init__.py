@@ -92,3 +92,12 @@ __all__ = [
     "split_file_sha256",
     "write_phantom_dataset",
 ]
+
+from .synthetic import (
+    SYNTHETIC_MANIFEST_FORMAT,
+    USSyntheticManifestError,
+    load_synthetic_items,
+    read_synthetic_manifest,
+)
+
+__all__ += ["SYNTHETIC_MANIFEST_FORMAT", "USSyntheticManifestError", "load_synthetic_items", "read_synthetic_manifest"]

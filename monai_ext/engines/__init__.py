@@ -39,3 +39,7 @@ __all__ = [
 from .schedules import PolyLRLambda
 
 __all__ += ["PolyLRLambda"]
+
+from .cosine_schedule import COSINE_SCHEDULES, CosineLRHandler, cosine_lr_scheduler
+
+__all__ += ["COSINE_SCHEDULES", "CosineLRHandler", "cosine_lr_scheduler"]

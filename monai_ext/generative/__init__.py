@@ -9,6 +9,36 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""monai_ext.generative."""
+"""monai_ext.generative: MGCC stage 1, autoencoder + latent diffusion training and synthetic image export."""
 
 from __future__ import annotations
+
+from .autoencoder_trainer import USAutoencoderTrainer, gaussian_kl_loss
+from .latent_diffusion_trainer import USLatentDiffusionTrainer, latent_statistics
+from .synthesis import (
+    MANIFEST_FORMAT_VERSION,
+    USLatentImageSampler,
+    USSyntheticManifestHandler,
+    load_reference_images,
+    synthetic_split_path,
+    write_synthetic_split,
+)
+from .weights import file_sha256, load_network_weights, read_latent_stats, save_network_weights, write_latent_stats
+
+__all__ = [
+    "MANIFEST_FORMAT_VERSION",
+    "USAutoencoderTrainer",
+    "USLatentDiffusionTrainer",
+    "USLatentImageSampler",
+    "USSyntheticManifestHandler",
+    "file_sha256",
+    "gaussian_kl_loss",
+    "latent_statistics",
+    "load_network_weights",
+    "load_reference_images",
+    "read_latent_stats",
+    "save_network_weights",
+    "synthetic_split_path",
+    "write_latent_stats",
+    "write_synthetic_split",
+]

@@ -12,3 +12,7 @@
 """monai_ext.losses."""
 
 from __future__ import annotations
+
+from .bce_dice import USBCEDiceLoss
+
+__all__ = ["USBCEDiceLoss"]

@@ -3,7 +3,10 @@
 """Train, evaluate, infer and check one bundle at tiny size; run by tests/bundles/test_bundles.py in a subprocess
 (one bundle per process: every bundle may bring its own `scripts` package, monai-bundles.md 5.3).
 
-Usage: python bundle_worker.py BUNDLE_DIR WORK_DIR TASK TRACKING_URI RESULT_JSON
+Usage: python bundle_worker.py BUNDLE_DIR WORK_DIR TASK TRACKING_URI RESULT_JSON [EXTRA_OVERRIDES_JSON]
+
+EXTRA_OVERRIDES_JSON (optional): a JSON dict of config overrides applied on top of SMALL to every workflow (train,
+evaluate, inference) and to the network of the offline checks, e.g. '{"dim_mult": 1}' for the MGCC bundle.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ def main() -> None:
     from monai_ext.data import write_phantom_dataset
 
     bundle, work, task, tracking_uri, result_file = sys.argv[1:6]
+    extra = json.loads(sys.argv[6]) if len(sys.argv) > 6 else {}
     bundle, work = Path(bundle).resolve(), Path(work).resolve()
     train_cfg = json.loads((bundle / "configs" / "train.json").read_text())
     data = write_phantom_dataset(work / "data", task=task, num=24, size=64, seed=3, progress=False)
@@ -44,6 +48,7 @@ def main() -> None:
                   # an expression, not a literal path: MONAI 1.6.1 builds the executed-config artifact path by
                   # appending "+ '/config_<time>.json'" to the output_dir text, which only works for expressions
                   output_dir=f"$'{work / 'eval'}'")
+    common.update(extra)
     configs = bundle / "configs"
     meta, logging_conf = str(configs / "metadata.json"), str(configs / "logging.conf")
     result: dict = {}
@@ -72,6 +77,7 @@ def main() -> None:
     result["tracking_uri"] = tracking_uri
     result["mlflow_metrics"] = sorted(run.data.metrics)
     result["mlflow_params"] = {k: run.data.params[k] for k in ("method", "task", "labeled_fraction") if k in run.data.params}
+    result["mlflow_all_params"] = dict(run.data.params)
     result["mlflow_artifacts"] = [a.path for a in client.list_artifacts(run.info.run_id)]
     result["mlflow_history_train_loss"] = len(client.get_metric_history(run.info.run_id, "train_loss"))
 
@@ -99,7 +105,8 @@ def main() -> None:
     inf = ConfigWorkflow(config_file=str(configs / "inference.json"), meta_file=meta, logging_file=logging_conf,
                          workflow_type="infer", bundle_root=str(bundle), dataset_dir=str(inputs),
                          output_dir=str(work / "infer_out"), task=task, image_size=[64, 64],
-                         features=SMALL["features"], **{"checkpointloader#load_path": str(work / "models" / "model.pt")})
+                         features=SMALL["features"], **{"checkpointloader#load_path": str(work / "models" / "model.pt")},
+                         **{k: v for k, v in extra.items() if k not in ("output_dir", "bundle_root", "dataset_dir")})
     inf.initialize()
     result["infer_properties"] = inf.check_properties()
     inf.run()
@@ -108,11 +115,55 @@ def main() -> None:
     result["infer_masks"] = [list(np.asarray(Image.open(m)).shape) for m in masks]
     result["infer_values"] = sorted({int(v) for m in masks for v in np.unique(np.asarray(Image.open(m)))})
 
+    if bundle.name == "meanteacher_us_segmentation":
+        result["clip_inference"] = clip_inference(bundle, work, task)
+
     # offline bundle checks (verify_metadata, verify_net_in_out, ckpt_export)
-    checks = check_bundle(bundle, ckpt_file=str(work / "models" / "model.pt"), features=SMALL["features"],
-                          export_override={"task": task})
+    net_extra = {k: v for k, v in extra.items() if k not in ("output_dir", "bundle_root", "dataset_dir")}
+    checks = check_bundle(bundle, ckpt_file=str(work / "models" / "model.pt"),
+                          **{"features": SMALL["features"], **net_extra}, export_override={"task": task})
     result["checks"] = checks
     Path(result_file).write_text(json.dumps(result, indent=2, default=str))
+
+
+def clip_inference(bundle: Path, work: Path, task: str) -> dict:
+    """Inference on a DICOM clip (6 frames, 96 px phantom) with the trained checkpoint: SR, key-frame SEG, PNGs."""
+    import pydicom
+
+    from monai_ext.inference import run_bundle_inference
+    from monai_ext.io import write_phantom_clip
+
+    frames = 6
+    clip, _ = write_phantom_clip(work / "clip_in" / "clip.dcm", frames=frames, size=96, seed=5)
+    out = work / "clip_out"
+    written = run_bundle_inference(bundle, [clip.parent], out, overrides={
+        "task": task, "image_size": [64, 64], "features": SMALL["features"],
+        "checkpointloader#load_path": str(work / "models" / "model.pt")})
+    names = [p.name for p in written]
+    assert names[0] == "clip_sr.dcm" and any(n.endswith("_seg.dcm") for n in names), names
+    uid = pydicom.dcmread(clip, stop_before_pixels=True).SOPInstanceUID
+    sr = pydicom.dcmread(out / "clip_sr.dcm")
+    evidence = sr.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0].ReferencedSOPSequence[0]
+    assert evidence.ReferencedSOPInstanceUID == uid
+
+    def referenced(ds) -> tuple[set, int]:
+        """Frames of the clip named anywhere in the content tree, and the number of contours."""
+        found, contours = set(), 0
+        for item in ds.get("ContentSequence", []):
+            contours += int(item.get("GraphicType", "") == "POLYLINE")
+            for ref in item.get("ReferencedSOPSequence", []):
+                if ref.ReferencedSOPInstanceUID == uid and "ReferencedFrameNumber" in ref:
+                    found.update(int(f) for f in np.atleast_1d(np.asarray(ref.ReferencedFrameNumber, dtype=int)))
+            sub_found, sub_contours = referenced(item)
+            found, contours = found | sub_found, contours + sub_contours
+        return found, contours
+
+    found, contours = referenced(sr)
+    # every frame is covered by its contours (or, for a structure never predicted, by the "absent" group)
+    assert found == set(range(1, frames + 1)), found
+    shapes = {p.name: list(np.asarray(Image.open(p)).shape) for p in sorted(out.glob("*.png"))}
+    assert shapes == {f"clip_f{i:04d}_mask.png": [96 + 96 // 8, 96] for i in range(frames)}, shapes
+    return {"written": names, "frames": sorted(found), "contours": contours, "png_masks": len(shapes)}
 
 
 if __name__ == "__main__":

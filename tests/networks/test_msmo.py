@@ -142,7 +142,9 @@ class TestHConvLSTMDecoder(unittest.TestCase):
             for _ in range(3):
                 logit, states = dec.decode_object(feats[4], skips, states)
                 manual.append(logit)
-        torch.testing.assert_close(out, torch.cat(manual, 1), rtol=0, atol=0)
+        # forward computes the object-independent part of each gate convolution once (split weight): same result up
+        # to floating-point rounding
+        torch.testing.assert_close(out, torch.cat(manual, 1), rtol=1e-5, atol=1e-6)
         # shared weights, different states: the objects differ; object 0 is independent of the number of objects
         self.assertGreater(float((out[:, 0] - out[:, 1]).abs().max()), 1e-4)
         self.assertGreater(float((out[:, 1] - out[:, 2]).abs().max()), 1e-4)
@@ -150,6 +152,41 @@ class TestHConvLSTMDecoder(unittest.TestCase):
         single.load_state_dict(dec.state_dict())
         with torch.no_grad():
             torch.testing.assert_close(single(feats), out[:, :1], rtol=0, atol=0)
+
+    def test_shared_gate_split_matches_reference_with_gradients(self):
+        # training mode (dropout and batch statistics), float64: the split-weight forward equals the plain recurrence
+        # (decode_object) in value and in every parameter gradient; the RNG draws happen in the same order
+        torch.manual_seed(0)
+        dec = MSMOHConvLSTMDecoder(2, 3, _SMALL).double().train()
+        feats = [f.double() for f in _features()]
+        torch.manual_seed(5)
+        fast = dec(feats)
+        fast.square().mean().backward()
+        grads_fast = [p.grad.clone() for p in dec.parameters()]
+        dec.zero_grad(set_to_none=True)
+        torch.manual_seed(5)
+        skips = dec.gate_skips(feats)
+        states: list = []
+        manual = []
+        for _ in range(3):
+            logit, states = dec.decode_object(feats[4], skips, states)
+            manual.append(logit)
+        ref = torch.cat(manual, 1)
+        ref.square().mean().backward()
+        torch.testing.assert_close(fast, ref, rtol=1e-10, atol=1e-12)
+        for (name, p), g in zip(dec.named_parameters(), grads_fast):
+            torch.testing.assert_close(g, p.grad, rtol=1e-9, atol=1e-12, msg=name)
+
+    def test_split_weight_blocks(self):
+        cell = MSMOConvLSTMCell(2, 6, 2)
+        block, rest = cell.split_weight(2, 6)
+        w = cell.conv.weight
+        torch.testing.assert_close(block, w[:, 2:6], rtol=0, atol=0)
+        torch.testing.assert_close(rest, torch.cat([w[:, :2], w[:, 6:]], 1), rtol=0, atol=0)
+        block0, rest0 = cell.split_weight(0, 6)
+        self.assertEqual((tuple(block0.shape), tuple(rest0.shape)), ((8, 6, 3, 3), (8, 2, 3, 3)))
+        with self.assertRaisesRegex(ValueError, "start < stop"):
+            cell.split_weight(3, 3)
 
     def test_state_passes_from_object_to_object(self):
         torch.manual_seed(0)
@@ -277,6 +314,13 @@ class TestMSMONet(unittest.TestCase):
         self.assertIsInstance(published.aux_decoder3.decoder, MGCCDecoder)
         self.assertEqual(sum(isinstance(m, MSMOConvLSTMCell) for m in published.modules()), 0)
         self.assertEqual(sum(isinstance(m, MSAGBlock) for m in net.main_decoder.modules()), 3)
+
+    def test_shared_multi_level_base(self):
+        from monai_ext.networks.nets.multi_level_consistency import MultiLevelConsistencyNet
+
+        net = MSMONet(dim_mult=1, out_channels=2)
+        self.assertIsInstance(net, MultiLevelConsistencyNet)
+        self.assertEqual((net.net_name, net.decoder_name, net.in_channels), ("MSMONet", "hconvlstm", 3))
 
     def test_taps(self):
         torch.manual_seed(0)

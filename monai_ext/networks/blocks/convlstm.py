@@ -65,10 +65,66 @@ class MSMOConvLSTMCell(nn.Module):
             in_channels + hidden_channels, 4 * hidden_channels, kernel_size=kernel_size, padding=self.padding
         )
 
-    def _conv(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    def gate_conv(self, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
+        """The gate convolution of ``x`` with (a column block of) the gate weight, "same" padding.
+
+        A convolution is linear in its input channels, ``conv(cat[a, b], [Wa | Wb]) = conv(a, Wa) + conv(b, Wb)``: the
+        decoder uses this to compute the part of the gates that does not depend on the object once per forward
+        pass (see :meth:`split_weight`).
+
+        Args:
+            x: input of shape (B, weight.shape[1], *spatial).
+            weight: (4·hid, x channels, k, k) block of columns of ``conv.weight``.
+            bias: the gate bias, or None (add it once per gate sum).
+        """
         if self.spatial_dims == 2:
-            return F.conv2d(x, weight, self.conv.bias, padding=self.padding)
-        return F.conv3d(x, weight, self.conv.bias, padding=self.padding)
+            return F.conv2d(x, weight, bias, padding=self.padding)
+        return F.conv3d(x, weight, bias, padding=self.padding)
+
+    def split_weight(self, start: int, stop: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Split ``conv.weight`` by input channel, without changing the parameter.
+
+        Args:
+            start: first input channel of the block (0 <= start < stop <= in_channels).
+            stop: end (exclusive) of the block.
+
+        Returns:
+            ``(w_block, w_rest)``: the columns acting on input channels ``[start, stop)``, and the columns acting on
+            the other input channels followed by those acting on ``h_prev`` (in that order). Both are differentiable
+            functions of ``conv.weight``; compute them once per forward pass and reuse them for every object.
+        """
+        if not 0 <= start < stop <= self.in_channels:
+            raise ValueError(
+                f"MSMOConvLSTMCell: need 0 <= start < stop <= in_channels ({self.in_channels}), got {start}, {stop}."
+            )
+        w = self.conv.weight
+        block = w[:, start:stop]
+        if start == 0:
+            rest = w[:, stop:]
+        else:
+            rest = torch.cat([w[:, :start], w[:, stop:]], dim=1)
+        return block, rest
+
+    def pointwise(self, gates: torch.Tensor, c_prev: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The LSTM update from the gate pre-activations (B, 4·hid, *spatial) in the order (i, f, o, g).
+
+        Args:
+            gates: gate pre-activations (bias included).
+            c_prev: previous cell state, or None for zeros (the forget term then vanishes).
+
+        Returns:
+            the new ``(h, c)``.
+        """
+        hid = self.hidden_channels
+        ifo = torch.sigmoid(gates[:, : 3 * hid])
+        g = torch.tanh(gates[:, 3 * hid :])
+        i, f, o = ifo[:, :hid], ifo[:, hid : 2 * hid], ifo[:, 2 * hid :]
+        if c_prev is None:
+            c = i * g
+        else:
+            c = torch.addcmul(f * c_prev, i, g)
+        h = o * torch.tanh(c)
+        return h, c
 
     def forward(
         self, x: torch.Tensor, state: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
@@ -95,21 +151,11 @@ class MSMOConvLSTMCell(nn.Module):
                         f"MSMOConvLSTMCell: state (h, c) must both have shape {expected}, got "
                         f"{list(state[0].shape)} and {list(state[1].shape)}."
                     )
-        hid = self.hidden_channels
         if state is None:
             # zero h_prev contributes nothing to the gates: convolve the input with the input part of the weight only
-            gates = self._conv(x, self.conv.weight[:, : self.in_channels])
-        else:
-            gates = self._conv(torch.cat([x, state[0]], dim=1), self.conv.weight)
-        ifo = torch.sigmoid(gates[:, : 3 * hid])
-        g = torch.tanh(gates[:, 3 * hid :])
-        i, f, o = ifo[:, :hid], ifo[:, hid : 2 * hid], ifo[:, 2 * hid :]
-        if state is None:
-            c = i * g  # zero c_prev: the forget term vanishes
-        else:
-            c = torch.addcmul(f * state[1], i, g)
-        h = o * torch.tanh(c)
-        return h, c
+            return self.pointwise(self.gate_conv(x, self.conv.weight[:, : self.in_channels], self.conv.bias), None)
+        gates = self.gate_conv(torch.cat([x, state[0]], dim=1), self.conv.weight, self.conv.bias)
+        return self.pointwise(gates, state[1])
 
     def extra_repr(self) -> str:
         return f"in_channels={self.in_channels}, hidden_channels={self.hidden_channels}, gate_order=(i, f, o, g)"

@@ -35,22 +35,15 @@ parameter (the public code fixes 1).
 
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple, Union
+from typing import List, Sequence
 
 import torch
 from monai.networks.blocks import Convolution, UpSample
 from monai.networks.layers.factories import Conv, Pool
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
-from monai_ext.networks.blocks.convmixer import ConvMixerBlock
 from monai_ext.networks.blocks.msag import MSAGBlock
-from monai_ext.networks.blocks.perturbations import (
-    DropoutPerturbation,
-    FeatureDropoutPerturbation,
-    FeatureNoisePerturbation,
-    PerturbedDecoder,
-)
+from monai_ext.networks.nets.multi_level_consistency import MultiLevelConsistencyNet
 
 __all__ = ["MGCCEncoder", "MGCCDecoder", "MGCCNet"]
 
@@ -182,12 +175,14 @@ class MGCCDecoder(nn.Module):
         return self.head(d)
 
 
-class MGCCNet(nn.Module):
+class MGCCNet(MultiLevelConsistencyNet):
     """The MGCC network: shared encoder, three tapped ConvMixer blocks, a main and three perturbed auxiliary decoders.
 
     Training mode returns ``(main, aux1, aux2, aux3)`` logits, each (B, out_channels, H, W); evaluation mode returns the
     main logits only and computes no auxiliary decoder. Height and width must be divisible by 16. The sigmoid (or
-    softmax) is applied outside the network.
+    softmax) is applied outside the network. The forward pass (taps, perturbations, checkpointing) is the shared one of
+    :class:`~monai_ext.networks.nets.multi_level_consistency.MultiLevelConsistencyNet`; MGCC contributes its encoder
+    (:class:`MGCCEncoder`) and decoder (:class:`MGCCDecoder`).
 
     Args:
         spatial_dims: must be 2.
@@ -204,10 +199,20 @@ class MGCCNet(nn.Module):
             auxiliary decoders are updated twice per step; they are never used (inference runs the main decoder only).
         multi_level_taps: True (MGCC). False feeds all auxiliary decoders from the output of the last ConvMixer block,
             i.e. plain CCT on the MGCC backbone (the minimal ablation of MGCC, evaluation.md §4.1).
+        checkpoint_main_decoder: also checkpoint the main decoder in training (the least memory; one more decoder
+            forward per step). The result is unchanged.
 
     Performance: the network keeps the memory format of its input, so ``net.to(memory_format=torch.channels_last)``
-    with channels-last inputs works end to end (about 2x faster training steps on CPU in our measurement; usually
-    faster on GPUs with AMP too). Use ``optimizer.zero_grad(set_to_none=True)`` (the PyTorch default).
+    with channels-last inputs works end to end (faster training steps and inference on CPU with oneDNN in our
+    measurement, see the bundle README). Use ``optimizer.zero_grad(set_to_none=True)`` (the PyTorch default).
+
+    Examples::
+
+        >>> net = MGCCNet(dim_mult=1).train()
+        >>> [o.shape[1:] for o in net(torch.rand(2, 3, 64, 64))]  # main, aux1, aux2, aux3
+        [torch.Size([1, 64, 64]), torch.Size([1, 64, 64]), torch.Size([1, 64, 64]), torch.Size([1, 64, 64])]
+        >>> net.eval()(torch.rand(1, 3, 64, 64)).shape
+        torch.Size([1, 1, 64, 64])
     """
 
     def __init__(
@@ -220,72 +225,23 @@ class MGCCNet(nn.Module):
         length: Sequence[int] = (3, 3, 3),
         checkpoint_aux_decoders: bool = False,
         multi_level_taps: bool = True,
+        checkpoint_main_decoder: bool = False,
     ) -> None:
-        super().__init__()
         _check_spatial_dims("MGCCNet", spatial_dims)
         _check_positive_int("MGCCNet", "in_channels", in_channels)
         _check_positive_int("MGCCNet", "out_channels", out_channels)
         _check_positive_int("MGCCNet", "dim_mult", dim_mult)
-        if isinstance(length, str) or not isinstance(length, Sequence) or len(length) != 3:
-            raise ValueError(f"MGCCNet: length must be three positive ints (layers per ConvMixer), got {length!r}.")
-        for n in length:
-            _check_positive_int("MGCCNet", "each of length", n)
-        self.in_channels = in_channels
-        self.checkpoint_aux_decoders = bool(checkpoint_aux_decoders)
-        self.multi_level_taps = bool(multi_level_taps)
         features = [16 * dim_mult * 2**i for i in range(5)]
-
-        self.encoder = MGCCEncoder(spatial_dims, in_channels, features)
-        self.convmixer1 = ConvMixerBlock(spatial_dims, features[4], int(length[0]), kernel_size)
-        self.convmixer2 = ConvMixerBlock(spatial_dims, features[4], int(length[1]), kernel_size)
-        self.convmixer3 = ConvMixerBlock(spatial_dims, features[4], int(length[2]), kernel_size)
-        self.main_decoder = MGCCDecoder(spatial_dims, out_channels, features)
-        self.aux_decoder1 = PerturbedDecoder(
-            FeatureDropoutPerturbation((0.7, 0.9)), MGCCDecoder(spatial_dims, out_channels, features)
+        super().__init__(
+            name="MGCCNet",
+            spatial_dims=spatial_dims,
+            in_channels=in_channels,
+            encoder=MGCCEncoder(spatial_dims, in_channels, features),
+            make_decoder=lambda: MGCCDecoder(spatial_dims, out_channels, features),
+            bottleneck_channels=features[4],
+            kernel_size=kernel_size,
+            length=length,
+            checkpoint_aux_decoders=checkpoint_aux_decoders,
+            multi_level_taps=multi_level_taps,
+            checkpoint_main_decoder=checkpoint_main_decoder,
         )
-        self.aux_decoder2 = PerturbedDecoder(
-            DropoutPerturbation(0.3, "element"), MGCCDecoder(spatial_dims, out_channels, features)
-        )
-        self.aux_decoder3 = PerturbedDecoder(
-            FeatureNoisePerturbation(0.3), MGCCDecoder(spatial_dims, out_channels, features)
-        )
-
-    def forward(
-        self, x: torch.Tensor
-    ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
-        if not torch.jit.is_tracing():
-            if x.dim() != 4 or x.shape[1] != self.in_channels:
-                raise ValueError(
-                    f"MGCCNet: expected input of shape (B, {self.in_channels}, H, W), got {list(x.shape)}."
-                )
-            if x.shape[2] % 16 != 0 or x.shape[3] % 16 != 0:
-                raise ValueError(f"MGCCNet: height and width must be divisible by 16, got {list(x.shape[2:])}.")
-        feats = self.encoder(x)
-        x1, x2, x3, x4, x5 = feats[0], feats[1], feats[2], feats[3], feats[4]
-        t3 = self.convmixer1(x5)
-        t6 = self.convmixer2(t3)
-        t9 = self.convmixer3(t6)
-        main = self.main_decoder([x1, x2, x3, x4, t9])
-        if not self.training:
-            return main
-        if self.multi_level_taps:
-            f1, f2, f3 = [x1, x2, x3, x4, x5], [x1, x2, x3, x4, t3], [x1, x2, x3, x4, t6]
-        else:
-            f1, f2, f3 = [x1, x2, x3, x4, t9], [x1, x2, x3, x4, t9], [x1, x2, x3, x4, t9]
-        # TorchScript does not compile the checkpointed branch (``is_scripting`` is folded); a scripted model never
-        # checkpoints
-        if self.checkpoint_aux_decoders and torch.is_grad_enabled() and not torch.jit.is_scripting():
-            # non-reentrant checkpointing: inputs may be lists, and gradients reach the shared encoder features
-            aux1 = checkpoint(self.aux_decoder1, f1, use_reentrant=False)
-            aux2 = checkpoint(self.aux_decoder2, f2, use_reentrant=False)
-            aux3 = checkpoint(self.aux_decoder3, f3, use_reentrant=False)
-        else:
-            aux1, aux2, aux3 = self.aux_decoder1(f1), self.aux_decoder2(f2), self.aux_decoder3(f3)
-        return main, aux1, aux2, aux3
-
-    def parameter_count(self, inference: bool = False) -> int:
-        """Number of parameters of the training graph, or of the inference graph (encoder, ConvMixers, main decoder)."""
-        modules: List[nn.Module] = [self.encoder, self.convmixer1, self.convmixer2, self.convmixer3, self.main_decoder]
-        if not inference:
-            modules += [self.aux_decoder1, self.aux_decoder2, self.aux_decoder3]
-        return sum(p.numel() for m in modules for p in m.parameters())

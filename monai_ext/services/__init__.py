@@ -1,0 +1,46 @@
+# Copyright (c) 2026 monai_ext contributors
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#     http://www.apache.org/licenses/LICENSE-2.0
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""monai_ext.services: long-running hospital integrations (DICOMweb polling service)."""
+
+from __future__ import annotations
+
+from .dicomweb_client import (
+    USDicomWebClient,
+    USDicomWebError,
+    USPacsUnavailableError,
+    USRetryPolicy,
+    dicom_json_value,
+    encode_multipart_related,
+    parse_multipart_related,
+)
+from .dicomweb_service import (
+    US_OUTPUT_MANUFACTURER,
+    USDicomWebService,
+    USPollSummary,
+    USStudyStateStore,
+    serve_dicomweb,
+)
+
+__all__ = [
+    "USDicomWebClient",
+    "USDicomWebError",
+    "USPacsUnavailableError",
+    "USRetryPolicy",
+    "dicom_json_value",
+    "encode_multipart_related",
+    "parse_multipart_related",
+    "US_OUTPUT_MANUFACTURER",
+    "USDicomWebService",
+    "USPollSummary",
+    "USStudyStateStore",
+    "serve_dicomweb",
+]
