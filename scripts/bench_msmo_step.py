@@ -51,6 +51,7 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     p.add_argument("--channels-last", action="store_true", help="network and inputs in channels_last")
     p.add_argument("--checkpoint-aux", action="store_true", help="activation checkpointing of the aux decoders")
+    p.add_argument("--checkpoint-main", action="store_true", help="activation checkpointing of the main decoder too")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="also write the result to this file")
     return p.parse_args()
@@ -71,6 +72,7 @@ def main() -> None:
         decoder=args.decoder,
         dim_mult=args.dim_mult,
         checkpoint_aux_decoders=args.checkpoint_aux,
+        checkpoint_main_decoder=args.checkpoint_main,
     ).to(memory_format=fmt)
     method = CrossConsistencyMethod(USBCEDiceLoss(0.5, 1.0, 1e-5), activation="sigmoid")
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
@@ -119,6 +121,7 @@ def main() -> None:
         "threads": torch.get_num_threads(),
         "channels_last": args.channels_last,
         "checkpoint_aux": args.checkpoint_aux,
+        "checkpoint_main": args.checkpoint_main,
         "params": net.parameter_count(),
         "step_s_mean": round(statistics.mean(times), 3) if times else None,
         "step_s_median": round(statistics.median(times), 3) if times else None,

@@ -30,7 +30,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["DICOM_SUFFIXES", "IMAGE_SUFFIXES", "list_inference_inputs"]
+__all__ = ["DICOM_SUFFIXES", "IMAGE_SUFFIXES", "list_inference_inputs", "output_stem"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom", ".nii", ".nii.gz")
 DICOM_SUFFIXES = (".dcm", ".dicom")
@@ -113,7 +113,9 @@ def list_inference_inputs(
 
     Raises:
         FileNotFoundError: when a source does not exist.
-        ValueError: when no image is found.
+        ValueError: when no image is found, or when two inputs would write their outputs under the same name (the
+            outputs of an input are named by its file name without the image suffix, e.g. ``a/x.png`` and
+            ``b/x.dcm`` both give ``x_mask.png``).
         monai_ext.io.USDicomError: a DICOM file that cannot be read as ultrasound (the message names the file).
     """
     sources = [source] if isinstance(source, (str, os.PathLike)) else list(source)
@@ -130,6 +132,7 @@ def list_inference_inputs(
     if not files:
         shown = ", ".join(str(s) for s in sources)
         raise ValueError(f"no input images ({', '.join(ends)}) found in {shown}.")
+    _check_output_names(files)
     items: list[dict] = []
     for f in files:
         if _is_dicom(f):
@@ -141,3 +144,30 @@ def list_inference_inputs(
         else:
             items.append({"image": str(f), "frame": 0, "num_frames": 1})
     return items
+
+
+def output_stem(path: str | os.PathLike) -> str:
+    """The name the outputs of an input file are written under: the file name without its image suffix.
+
+    ``x.png``, ``x.dcm`` and ``x.nii.gz`` all give ``x``; an extension-less DICOM file (often a UID such as
+    ``1.2.840.1234``) keeps its whole name.
+    """
+    name = Path(path).name
+    if name.lower().endswith(".nii.gz"):
+        return name[: -len(".nii.gz")]
+    if Path(name).suffix.lower() in IMAGE_SUFFIXES:
+        return Path(name).stem
+    return name
+
+
+def _check_output_names(files: Sequence[Path]) -> None:
+    """Refuse inputs whose outputs would overwrite each other (one output folder, outputs named by file stem)."""
+    seen: dict[str, Path] = {}
+    for f in files:
+        stem = output_stem(f)
+        if stem in seen:
+            raise ValueError(
+                f"{seen[stem]} and {f} would both write their results as '{stem}_*' in the one output folder; "
+                "rename one of them or segment them in separate runs."
+            )
+        seen[stem] = f

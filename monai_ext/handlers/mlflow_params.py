@@ -52,8 +52,8 @@ class MLflowParamsHandler:
     engine's STARTED handlers at the end of the first iteration and logs `params` through it. Without tracking
     it does nothing, so bundles can always list it.
 
-    With \`close_runs=True\` it also ends those runs when the engine completes: MONAI's default tracking settings
-    attach a non-closing handler to \`validate#evaluator\`, which a bundle's \`evaluate.json\` runs on its own, so the
+    With ``close_runs=True`` it also ends those runs when the engine completes: MONAI's default tracking settings
+    attach a non-closing handler to ``validate#evaluator``, which a bundle's ``evaluate.json`` runs on its own, so the
     evaluation run would otherwise stay RUNNING.
 
     Args:
@@ -75,7 +75,7 @@ class MLflowParamsHandler:
             engine.add_event_handler(Events.COMPLETED, self.close)
 
     def close(self, engine: Engine) -> None:
-        """End the MLflow runs of the engine's \`MLFlowHandler\`s."""
+        """End the MLflow runs of the engine's ``MLFlowHandler``s."""
         for handler in self.find_mlflow_handlers(engine):
             handler.close()
 

@@ -68,52 +68,12 @@ def main() -> None:
     train.finalize()
     result["checkpoints"] = sorted(str(p.relative_to(work)) for p in (work / "models").rglob("*.pt"))
 
-    # read the tracked run back from the MLflow store
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=tracking_uri)
-    experiment = client.get_experiment_by_name(f"test_{bundle.name}")
-    run = client.search_runs([experiment.experiment_id])[0]
+    result.update(read_tracked_run(tracking_uri, bundle.name, ("method", "task", "labeled_fraction")))
     result["tracking_uri"] = tracking_uri
-    result["mlflow_metrics"] = sorted(run.data.metrics)
-    result["mlflow_params"] = {k: run.data.params[k] for k in ("method", "task", "labeled_fraction") if k in run.data.params}
-    result["mlflow_all_params"] = dict(run.data.params)
-    result["mlflow_artifacts"] = [a.path for a in client.list_artifacts(run.info.run_id)]
-    result["mlflow_history_train_loss"] = len(client.get_metric_history(run.info.run_id, "train_loss"))
-
-    # evaluate on the test split
-    ev = ConfigWorkflow(config_file=[str(configs / "train.json"), str(configs / "evaluate.json")], meta_file=meta,
-                        logging_file=logging_conf, workflow_type="train", tracking="mlflow",
-                        tracking_uri=tracking_uri, experiment_name=f"test_{bundle.name}", **common)
-    ev.initialize()
-    ev.run()
-    ev.finalize()
-    runs = client.search_runs([experiment.experiment_id])
-    evaluation = [r for r in runs if "test_mean_dice" in r.data.metrics]
-    result["eval_run_status"] = [r.info.status for r in evaluation]
-    result["eval_run_metrics"] = sorted(evaluation[0].data.metrics) if evaluation else []
-    summary = json.loads((work / "eval" / "test_metrics_summary.json").read_text())
-    result["test_summary_keys"] = sorted(summary)
-    result["test_csv_rows"] = len((work / "eval" / "test_metrics_per_image.csv").read_text().splitlines()) - 1
-
-    # inference on the phantom test images, masks written back at the source size
-    inputs = work / "infer_in"
-    inputs.mkdir()
-    for src in sorted((data / "images").glob("*.png"))[:3]:
-        img = Image.open(src).resize((80, 72))  # a size different from the network input
-        img.save(inputs / src.name)
-    inf = ConfigWorkflow(config_file=str(configs / "inference.json"), meta_file=meta, logging_file=logging_conf,
-                         workflow_type="infer", bundle_root=str(bundle), dataset_dir=str(inputs),
-                         output_dir=str(work / "infer_out"), task=task, image_size=[64, 64],
-                         features=SMALL["features"], **{"checkpointloader#load_path": str(work / "models" / "model.pt")},
-                         **{k: v for k, v in extra.items() if k not in ("output_dir", "bundle_root", "dataset_dir")})
-    inf.initialize()
-    result["infer_properties"] = inf.check_properties()
-    inf.run()
-    inf.finalize()
-    masks = sorted((work / "infer_out").glob("*.png"))
-    result["infer_masks"] = [list(np.asarray(Image.open(m)).shape) for m in masks]
-    result["infer_values"] = sorted({int(v) for m in masks for v in np.unique(np.asarray(Image.open(m)))})
+    result.update(evaluate_test_split(configs, work, tracking_uri, bundle.name, common))
+    inf_overrides = {"task": task, "image_size": [64, 64], "features": SMALL["features"],
+                     **{k: v for k, v in extra.items() if k not in ("output_dir", "bundle_root", "dataset_dir")}}
+    result.update(infer_png_folder(bundle, data, work, inf_overrides)[0])
 
     if bundle.name == "meanteacher_us_segmentation":
         result["clip_inference"] = clip_inference(bundle, work, task)
@@ -125,6 +85,72 @@ def main() -> None:
     result["checks"] = checks
     Path(result_file).write_text(json.dumps(result, indent=2, default=str))
 
+
+
+def read_tracked_run(tracking_uri: str, bundle_name: str, param_keys: tuple) -> dict:
+    """Read the training run of experiment ``test_<bundle_name>`` back from the MLflow store."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiment = client.get_experiment_by_name(f"test_{bundle_name}")
+    run = client.search_runs([experiment.experiment_id])[0]
+    return {
+        "mlflow_metrics": sorted(run.data.metrics),
+        "mlflow_params": {k: run.data.params[k] for k in param_keys if k in run.data.params},
+        "mlflow_all_params": dict(run.data.params),
+        "mlflow_artifacts": [a.path for a in client.list_artifacts(run.info.run_id)],
+        "mlflow_history_train_loss": len(client.get_metric_history(run.info.run_id, "train_loss")),
+    }
+
+
+def evaluate_test_split(configs: Path, work: Path, tracking_uri: str, bundle_name: str, common: dict) -> dict:
+    """Run evaluate.json (tracked) on the test split; report its MLflow run, summary keys and per-image CSV rows."""
+    from mlflow.tracking import MlflowClient
+    from monai.bundle import ConfigWorkflow
+
+    ev = ConfigWorkflow(config_file=[str(configs / "train.json"), str(configs / "evaluate.json")],
+                        meta_file=str(configs / "metadata.json"), logging_file=str(configs / "logging.conf"),
+                        workflow_type="train", tracking="mlflow", tracking_uri=tracking_uri,
+                        experiment_name=f"test_{bundle_name}", **common)
+    ev.initialize()
+    ev.run()
+    ev.finalize()
+    client = MlflowClient(tracking_uri=tracking_uri)
+    runs = client.search_runs([client.get_experiment_by_name(f"test_{bundle_name}").experiment_id])
+    evaluation = [r for r in runs if "test_mean_dice" in r.data.metrics]
+    summary = json.loads((work / "eval" / "test_metrics_summary.json").read_text())
+    return {
+        "eval_run_status": [r.info.status for r in evaluation],
+        "eval_run_metrics": sorted(evaluation[0].data.metrics) if evaluation else [],
+        "test_summary_keys": sorted(summary),
+        "test_csv_rows": len((work / "eval" / "test_metrics_per_image.csv").read_text().splitlines()) - 1,
+    }
+
+
+def infer_png_folder(bundle: Path, data: Path, work: Path, overrides: dict):
+    """inference.json on three phantom images resized to 80x72 (not the network grid), with the trained model.pt.
+
+    Returns the result entries (properties, mask shapes, mask values) and the inference workflow.
+    """
+    from monai.bundle import ConfigWorkflow
+
+    inputs = work / "infer_in"
+    inputs.mkdir()
+    for src in sorted((data / "images").glob("*.png"))[:3]:
+        Image.open(src).resize((80, 72)).save(inputs / src.name)
+    configs = bundle / "configs"
+    inf = ConfigWorkflow(config_file=str(configs / "inference.json"), meta_file=str(configs / "metadata.json"),
+                         logging_file=str(configs / "logging.conf"), workflow_type="infer", bundle_root=str(bundle),
+                         dataset_dir=str(inputs), output_dir=str(work / "infer_out"),
+                         **{"checkpointloader#load_path": str(work / "models" / "model.pt"), **overrides})
+    inf.initialize()
+    result = {"infer_properties": inf.check_properties()}
+    inf.run()
+    inf.finalize()
+    masks = sorted((work / "infer_out").glob("*.png"))
+    result["infer_masks"] = [list(np.asarray(Image.open(m)).shape) for m in masks]
+    result["infer_values"] = sorted({int(v) for m in masks for v in np.unique(np.asarray(Image.open(m)))})
+    return result, inf
 
 def clip_inference(bundle: Path, work: Path, task: str) -> dict:
     """Inference on a DICOM clip (6 frames, 96 px phantom) with the trained checkpoint: SR, key-frame SEG, PNGs."""

@@ -23,8 +23,7 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
+from bundle_worker import evaluate_test_split, infer_png_folder, read_tracked_run
 
 __all__ = ["SMALL", "main"]
 
@@ -98,50 +97,11 @@ def main() -> None:
     train.finalize()
     result["checkpoints"] = sorted(str(p.relative_to(work)) for p in (work / "models").rglob("*.pt"))
 
-    # read the tracked run back from the MLflow store
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=tracking_uri)
-    experiment = client.get_experiment_by_name(f"test_{bundle.name}")
-    run = client.search_runs([experiment.experiment_id])[0]
-    result["mlflow_metrics"] = sorted(run.data.metrics)
-    result["mlflow_params"] = {k: run.data.params[k] for k in ("method", "task", "decoder", "lr_schedule", "epochs")
-                               if k in run.data.params}
-    result["mlflow_artifacts"] = [a.path for a in client.list_artifacts(run.info.run_id)]
-    result["mlflow_history_train_loss"] = len(client.get_metric_history(run.info.run_id, "train_loss"))
-
-    # evaluate on the test split
-    ev = ConfigWorkflow(config_file=[str(configs / "train.json"), str(configs / "evaluate.json")], meta_file=meta,
-                        logging_file=logging_conf, workflow_type="train", tracking="mlflow",
-                        tracking_uri=tracking_uri, experiment_name=f"test_{bundle.name}", **common)
-    ev.initialize()
-    ev.run()
-    ev.finalize()
-    runs = client.search_runs([experiment.experiment_id])
-    evaluation = [r for r in runs if "test_mean_dice" in r.data.metrics]
-    result["eval_run_status"] = [r.info.status for r in evaluation]
-    result["eval_run_metrics"] = sorted(evaluation[0].data.metrics) if evaluation else []
-    summary = json.loads((work / "eval" / "test_metrics_summary.json").read_text())
-    result["test_summary_keys"] = sorted(summary)
-    result["test_csv_rows"] = len((work / "eval" / "test_metrics_per_image.csv").read_text().splitlines()) - 1
-
-    # inference on phantom images at another size than the network grid; masks come back at the source size
-    inputs = work / "infer_in"
-    inputs.mkdir()
-    for src in sorted((data / "images").glob("*.png"))[:3]:
-        Image.open(src).resize((80, 72)).save(inputs / src.name)
-    inf = ConfigWorkflow(config_file=str(configs / "inference.json"), meta_file=meta, logging_file=logging_conf,
-                         workflow_type="infer", bundle_root=str(bundle), dataset_dir=str(inputs),
-                         output_dir=str(work / "infer_out"), task=task, decoder=decoder,
-                         image_size=SMALL["image_size"], dim_mult=SMALL["dim_mult"],
-                         **{"checkpointloader#load_path": str(work / "models" / "model.pt")})
-    inf.initialize()
-    result["infer_properties"] = inf.check_properties()
-    inf.run()
-    inf.finalize()
-    masks = sorted((work / "infer_out").glob("*.png"))
-    result["infer_masks"] = [list(np.asarray(Image.open(m)).shape) for m in masks]
-    result["infer_values"] = sorted({int(v) for m in masks for v in np.unique(np.asarray(Image.open(m)))})
+    result.update(read_tracked_run(tracking_uri, bundle.name, ("method", "task", "decoder", "lr_schedule", "epochs")))
+    result.update(evaluate_test_split(configs, work, tracking_uri, bundle.name, common))
+    infer, inf = infer_png_folder(bundle, data, work, {"task": task, "decoder": decoder,
+                                                       "image_size": SMALL["image_size"], "dim_mult": SMALL["dim_mult"]})
+    result.update(infer)
 
     # the label-map rule (msmo.md 6.2): each pixel gets the object with the highest probability among those above
     # 0.5, background otherwise; applied with the inference config's own post-processing steps

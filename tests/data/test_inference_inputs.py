@@ -21,6 +21,7 @@ from PIL import Image
 from pydicom.encaps import encapsulate
 
 from monai_ext.data import list_inference_inputs
+from monai_ext.data.inference_inputs import output_stem
 from monai_ext.io import USDicomError, write_phantom_clip
 
 
@@ -103,3 +104,17 @@ def test_clear_errors(tmp_path):
         list_inference_inputs(str(tmp_path))
     with pytest.raises(ValueError, match="no inference input"):
         list_inference_inputs([])
+
+
+def test_inputs_whose_outputs_would_collide_are_refused(tmp_path, clip):
+    assert [output_stem(n) for n in ("x.png", "x.DCM", "x.nii.gz", "1.2.840.1234", "IM0001")] == [
+        "x", "x", "x", "1.2.840.1234", "IM0001"]
+    _png(tmp_path / "a" / "x.png")
+    _png(tmp_path / "b" / "x.png")  # same name in another folder: both would write x_mask.png
+    with pytest.raises(ValueError, match=r"a/x\.png and .*b/x\.png would both write their results as 'x_\*'"):
+        list_inference_inputs(tmp_path)
+    shutil.copy(clip, tmp_path / "a" / "y.dcm")
+    _png(tmp_path / "a" / "y.jpg")  # a DICOM and an image of the same stem
+    with pytest.raises(ValueError, match="'y_\\*'"):
+        list_inference_inputs(tmp_path / "a")
+    assert len(list_inference_inputs([tmp_path / "a" / "x.png", tmp_path / "a" / "y.dcm"])) == 4

@@ -359,18 +359,21 @@ class TestMSMONet(unittest.TestCase):
 
     def test_checkpoint_aux_decoders_same_result(self):
         x = torch.rand(2, 3, 16, 16)
-        nets = [MSMONet(dim_mult=1), MSMONet(dim_mult=1, checkpoint_aux_decoders=True)]
-        nets[1].load_state_dict(nets[0].state_dict())
+        nets = [MSMONet(dim_mult=1, out_channels=2), MSMONet(dim_mult=1, out_channels=2, checkpoint_aux_decoders=True),
+                MSMONet(dim_mult=1, out_channels=2, checkpoint_aux_decoders=True, checkpoint_main_decoder=True)]
+        for net in nets[1:]:
+            net.load_state_dict(nets[0].state_dict())
         results = []
         for net in nets:
             torch.manual_seed(1)  # same perturbation and dropout draws
             outs = net.train()(x)
             sum(o.square().mean() for o in outs).backward()
             results.append((outs, [p.grad for p in net.parameters()]))
-        for a, b in zip(results[0][0], results[1][0]):
-            torch.testing.assert_close(a, b, rtol=0, atol=0)
-        for a, b in zip(results[0][1], results[1][1]):
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        for other in results[1:]:
+            for a, b in zip(results[0][0], other[0]):
+                torch.testing.assert_close(a, b, rtol=0, atol=0)
+            for a, b in zip(results[0][1], other[1]):
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
     def test_channels_last_preserved(self):
         net = MSMONet(dim_mult=1, out_channels=2).eval().to(memory_format=torch.channels_last)

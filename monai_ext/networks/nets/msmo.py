@@ -337,6 +337,8 @@ class MSMONet(MultiLevelConsistencyNet):
         checkpoint_aux_decoders: run each auxiliary branch under :func:`torch.utils.checkpoint.checkpoint` in training
             (activations recomputed in backward; random draws replayed identically), as :class:`MGCCNet`. Useful with
             HConvLSTM, whose activation memory grows with the number of objects.
+        checkpoint_main_decoder: also run the main decoder under activation checkpointing in training (the least
+            memory; one more decoder forward per step), as :class:`MGCCNet`.
 
     The forward pass (taps, perturbations, optional checkpointing, eval path) and :meth:`parameter_count` are those of
     :class:`~monai_ext.networks.nets.multi_level_consistency.MultiLevelConsistencyNet`, shared with MGCC.
@@ -357,6 +359,7 @@ class MSMONet(MultiLevelConsistencyNet):
         hconvlstm_levels: int = 4,
         legacy_unused_msag1: bool = False,
         checkpoint_aux_decoders: bool = False,
+        checkpoint_main_decoder: bool = False,
     ) -> None:
         _check_spatial_dims("MSMONet", spatial_dims)
         _check_positive_int("MSMONet", "in_channels", in_channels)
@@ -393,5 +396,6 @@ class MSMONet(MultiLevelConsistencyNet):
             kernel_size=kernel_size,
             length=length,
             checkpoint_aux_decoders=checkpoint_aux_decoders,
+            checkpoint_main_decoder=checkpoint_main_decoder,
         )
         self.decoder_name = decoder
