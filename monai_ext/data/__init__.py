@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from .inference_inputs import IMAGE_SUFFIXES, list_inference_inputs
+from .inference_inputs import IMAGE_SUFFIXES, list_inference_inputs, output_stem
 from .layouts import (
     IMAGE_EXTENSIONS,
     LAYOUTS,
@@ -78,6 +78,7 @@ __all__ = [
     "import_txt_split",
     "list_dataset",
     "list_inference_inputs",
+    "output_stem",
     "load_split",
     "make_cardiac_frame",
     "make_cardiac_params",

@@ -36,6 +36,7 @@ from monai.data import MetaTensor
 from monai.data.folder_layout import default_name_formatter
 from monai.transforms import Crop, InvertibleTransform, LoadImage, MapTransform
 
+from monai_ext.data.inference_inputs import output_stem
 from monai_ext.io import UltrasoundDicomReader, USDicomError, compute_us_overlay_mask, iter_us_frames
 
 __all__ = ["USLoadImageFramed", "USRegionCropd", "us_frame_name_formatter"]
@@ -217,8 +218,9 @@ def us_frame_name_formatter(metadict: dict, saver: Any) -> dict:
     """``SaveImage`` name formatter: ``<stem>_f0007`` for frame 7 (0-based) of a multi-frame DICOM, else the default.
 
     With ``output_postfix="mask"`` the masks of a clip become ``<stem>_f0000_mask.png``, ``<stem>_f0001_mask.png``,
-    ...; single-frame DICOM and ordinary images keep ``<stem>_mask.png`` (the stem of a DICOM file is its name
-    without ``.dcm`` / ``.dicom``, the whole name for extension-less files). The frame is the reader's ``frame_index``
+    ...; single-frame DICOM and ordinary images keep ``<stem>_mask.png`` (the stem is :func:`monai_ext.data.output_stem`,
+    as in the collision check of :func:`monai_ext.data.list_inference_inputs`: the name without its image suffix,
+    the whole name for extension-less files). The frame is the reader's ``frame_index``
     (0-based, 4 digits; more for clips of 10000 frames or more).
     """
     kwargs = default_name_formatter(metadict, saver)
@@ -228,7 +230,7 @@ def us_frame_name_formatter(metadict: dict, saver: Any) -> dict:
     if not name:
         return kwargs
     path = Path(name)
-    stem = path.stem if path.suffix.lower() in (".dcm", ".dicom") else path.name
+    stem = output_stem(path)
     n_frames = _scalar(metadict.get("NumberOfFrames", 1))
     frame = _scalar(metadict.get("frame_index"))
     if isinstance(n_frames, (int, np.integer)) and n_frames > 1 and isinstance(frame, (int, np.integer)):

@@ -38,6 +38,7 @@ import torch
 from monai.data import MetaTensor
 from monai.utils import IgniteInfo, min_version, optional_import
 
+from monai_ext.data.inference_inputs import output_stem
 from monai_ext.io import (
     UltrasoundDicomReader,
     USStructureCode,
@@ -58,7 +59,6 @@ else:
 __all__ = ["KEYFRAME_POLICIES", "USInferenceResultsWriter", "select_us_keyframes"]
 
 KEYFRAME_POLICIES = ("extremes", "all", "none")
-_STEM_SUFFIXES = (".dcm", ".dicom", ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 logger = logging.getLogger(__name__)
 
 
@@ -128,7 +128,7 @@ class USInferenceResultsWriter:
     False. The source, frame and frame count come from the prediction's metadata (``filename_or_obj``,
     ``frame_index``) and the item keys ``frame_key`` / ``count_key`` of :func:`monai_ext.data.list_inference_inputs`.
 
-    Outputs in ``output_dir`` (``<stem>`` = file name without ``.dcm``):
+    Outputs in ``output_dir`` (``<stem>`` = :func:`monai_ext.data.output_stem` of the file: its name without ``.dcm``):
 
     - clip: ``<stem>_sr.dcm`` (TID 1500 SR, per-frame contours) and, for each key frame ``k`` (0-based),
       ``<stem>_f{k:04d}_keyframe.dcm`` (derived single-frame US image) + ``<stem>_f{k:04d}_seg.dcm`` (SEG on it);
@@ -336,13 +336,9 @@ class USInferenceResultsWriter:
             paths.extend(self._finish(source))
         return paths
 
-    def _stem(self, path: str) -> str:
-        p = Path(path)
-        return p.stem if p.suffix.lower() in _STEM_SUFFIXES else p.name
-
     def _finish(self, source: _Source) -> list[Path]:
         frames = sorted(source.masks)
-        stem = self._stem(source.path)
+        stem = output_stem(source.path)
         out = self.output_dir
         dicom_paths: list[Path] = []
         other: list[Path] = []

@@ -32,32 +32,18 @@ SMALL = {
 
 
 def main() -> None:
-    from monai.bundle import ConfigWorkflow
-
     from monai_ext.bundle_checks import check_bundle
-    from monai_ext.data import write_phantom_dataset
 
     bundle, work, task, tracking_uri, result_file = sys.argv[1:6]
     extra = json.loads(sys.argv[6]) if len(sys.argv) > 6 else {}
     bundle, work = Path(bundle).resolve(), Path(work).resolve()
     train_cfg = json.loads((bundle / "configs" / "train.json").read_text())
-    data = write_phantom_dataset(work / "data", task=task, num=24, size=64, seed=3, progress=False)
     small = {k: v for k, v in SMALL.items() if k != "unlabeled_batch_size" or "unlabeled_batch_size" in train_cfg}
-    common = dict(small, bundle_root=str(bundle), dataset_dir=str(data), task=task,
-                  ckpt_dir=str(work / "models"),
-                  # an expression, not a literal path: MONAI 1.6.1 builds the executed-config artifact path by
-                  # appending "+ '/config_<time>.json'" to the output_dir text, which only works for expressions
-                  output_dir=f"$'{work / 'eval'}'")
-    common.update(extra)
+    data, common = phantom_overrides(bundle, work, task, small, extra)
     configs = bundle / "configs"
-    meta, logging_conf = str(configs / "metadata.json"), str(configs / "logging.conf")
     result: dict = {}
 
-    # train, tracked in MLflow
-    train = ConfigWorkflow(config_file=str(configs / "train.json"), meta_file=meta, logging_file=logging_conf,
-                           workflow_type="train", tracking="mlflow",
-                           tracking_uri=tracking_uri, experiment_name=f"test_{bundle.name}", **common)
-    train.initialize()
+    train = start_tracked_training(configs, tracking_uri, bundle.name, common)
     result["train_properties"] = train.check_properties()
     train.run()
     trainer = train.parser.get_parsed_content("train#trainer")
@@ -85,6 +71,33 @@ def main() -> None:
     result["checks"] = checks
     Path(result_file).write_text(json.dumps(result, indent=2, default=str))
 
+
+
+def phantom_overrides(
+    bundle: Path, work: Path, task: str, small: dict, extra: dict | None = None
+) -> tuple[Path, dict]:
+    """Write a 24-image 64 px phantom dataset under ``work``; return it and the overrides every workflow shares
+    (``small``, then the data and output locations, then ``extra`` over all of them)."""
+    from monai_ext.data import write_phantom_dataset
+
+    data = write_phantom_dataset(work / "data", task=task, num=24, size=64, seed=3, progress=False)
+    common = dict(small, bundle_root=str(bundle), dataset_dir=str(data), task=task, ckpt_dir=str(work / "models"),
+                  # an expression, not a literal path: MONAI 1.6.1 builds the executed-config artifact path by
+                  # appending "+ '/config_<time>.json'" to the output_dir text, which only works for expressions
+                  output_dir=f"$'{work / 'eval'}'")
+    common.update(extra or {})
+    return data, common
+
+
+def start_tracked_training(configs: Path, tracking_uri: str, bundle_name: str, common: dict):
+    """The bundle's train workflow, tracked in MLflow (experiment ``test_<bundle>``), initialised and not yet run."""
+    from monai.bundle import ConfigWorkflow
+
+    train = ConfigWorkflow(config_file=str(configs / "train.json"), meta_file=str(configs / "metadata.json"),
+                           logging_file=str(configs / "logging.conf"), workflow_type="train", tracking="mlflow",
+                           tracking_uri=tracking_uri, experiment_name=f"test_{bundle_name}", **common)
+    train.initialize()
+    return train
 
 
 def read_tracked_run(tracking_uri: str, bundle_name: str, param_keys: tuple) -> dict:

@@ -23,7 +23,13 @@ import json
 import sys
 from pathlib import Path
 
-from bundle_worker import evaluate_test_split, infer_png_folder, read_tracked_run
+from bundle_worker import (
+    evaluate_test_split,
+    infer_png_folder,
+    phantom_overrides,
+    read_tracked_run,
+    start_tracked_training,
+)
 
 __all__ = ["SMALL", "main"]
 
@@ -43,29 +49,18 @@ SMALL = {
 
 def main() -> None:
     import torch
-    from monai.bundle import ConfigWorkflow
 
     from monai_ext.bundle_checks import check_bundle
-    from monai_ext.data import write_phantom_dataset
 
     torch.set_num_threads(1)
     bundle, work, task, decoder, tracking_uri, result_file = sys.argv[1:7]
     bundle, work = Path(bundle).resolve(), Path(work).resolve()
-    data = write_phantom_dataset(work / "data", task=task, num=24, size=64, seed=3, progress=False)
-    common = dict(SMALL, bundle_root=str(bundle), dataset_dir=str(data), task=task, decoder=decoder,
-                  ckpt_dir=str(work / "models"),
-                  # an expression, not a literal path: MONAI 1.6.1 builds the executed-config artifact path by
-                  # appending "+ '/config_<time>.json'" to the output_dir text, which only works for expressions
-                  output_dir=f"$'{work / 'eval'}'")
+    data, common = phantom_overrides(bundle, work, task, dict(SMALL, decoder=decoder))
     configs = bundle / "configs"
-    meta, logging_conf = str(configs / "metadata.json"), str(configs / "logging.conf")
     result: dict = {}
 
     # train, tracked in MLflow; record the learning rate each iteration runs with (per-epoch cosine)
-    train = ConfigWorkflow(config_file=str(configs / "train.json"), meta_file=meta, logging_file=logging_conf,
-                           workflow_type="train", tracking="mlflow",
-                           tracking_uri=tracking_uri, experiment_name=f"test_{bundle.name}", **common)
-    train.initialize()
+    train = start_tracked_training(configs, tracking_uri, bundle.name, common)
     result["train_properties"] = train.check_properties()
     trainer = train.parser.get_parsed_content("train#trainer")
     from ignite.engine import Events

@@ -139,6 +139,9 @@ class TestFrameNames(unittest.TestCase):
         single = {"filename_or_obj": "/d/1.2.840.5", "SOPInstanceUID": "1.2", "NumberOfFrames": 1, "frame_index": 0}
         self.assertEqual(us_frame_name_formatter(single, None)["subject"], "/d/1.2.840.5.dcm")
         self.assertEqual(us_frame_name_formatter({"filename_or_obj": "/d/a.png"}, None)["subject"], "/d/a.png")
+        # a DICOM file carrying an image suffix is named as the collision check of list_inference_inputs names it
+        jpg_named = {"filename_or_obj": "/d/us.JPG", "SOPInstanceUID": "1.2", "NumberOfFrames": 4, "frame_index": 3}
+        self.assertEqual(us_frame_name_formatter(jpg_named, None)["subject"], "/d/us_f0003.dcm")
 
 
 if __name__ == "__main__":

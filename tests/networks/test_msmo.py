@@ -29,6 +29,8 @@ from monai_ext.networks.blocks import (
 )
 from monai_ext.networks.nets import MGCCDecoder, MSMOEncoder, MSMOHConvLSTMDecoder, MSMONet, MSMOResidualBlock
 
+from .checkpointing import assert_checkpointing_matches
+
 # tiny decoder widths for x1..x5: hidden sizes 32/16/8/4, head 4 -> 2 -> 1
 _SMALL = (4, 8, 16, 32, 64)
 
@@ -358,22 +360,9 @@ class TestMSMONet(unittest.TestCase):
         torch.testing.assert_close(y, main, rtol=0, atol=0)
 
     def test_checkpoint_aux_decoders_same_result(self):
-        x = torch.rand(2, 3, 16, 16)
         nets = [MSMONet(dim_mult=1, out_channels=2), MSMONet(dim_mult=1, out_channels=2, checkpoint_aux_decoders=True),
                 MSMONet(dim_mult=1, out_channels=2, checkpoint_aux_decoders=True, checkpoint_main_decoder=True)]
-        for net in nets[1:]:
-            net.load_state_dict(nets[0].state_dict())
-        results = []
-        for net in nets:
-            torch.manual_seed(1)  # same perturbation and dropout draws
-            outs = net.train()(x)
-            sum(o.square().mean() for o in outs).backward()
-            results.append((outs, [p.grad for p in net.parameters()]))
-        for other in results[1:]:
-            for a, b in zip(results[0][0], other[0]):
-                torch.testing.assert_close(a, b, rtol=0, atol=0)
-            for a, b in zip(results[0][1], other[1]):
-                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        assert_checkpointing_matches(nets, torch.rand(2, 3, 16, 16))
 
     def test_channels_last_preserved(self):
         net = MSMONet(dim_mult=1, out_channels=2).eval().to(memory_format=torch.channels_last)

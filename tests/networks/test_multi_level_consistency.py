@@ -28,6 +28,8 @@ from monai_ext.networks.nets.multi_level_consistency import (
     default_multi_level_perturbations,
 )
 
+from .checkpointing import assert_checkpointing_matches
+
 WIDTHS = [2, 3, 4, 5, 6]
 
 
@@ -142,22 +144,9 @@ class TestMultiLevelConsistencyNet(unittest.TestCase):
         self.assertEqual(net.parameter_count(inference=True), total - 3 * n_dec)
 
     def test_checkpointing_gives_the_same_outputs_and_gradients(self):
-        x = torch.rand(2, 3, 16, 16)
         nets = [_ToyNet(), _ToyNet(checkpoint_aux_decoders=True),
                 _ToyNet(checkpoint_aux_decoders=True, checkpoint_main_decoder=True)]
-        for net in nets[1:]:
-            net.load_state_dict(nets[0].state_dict())
-        results = []
-        for net in nets:
-            torch.manual_seed(3)
-            outs = net.train()(x)
-            sum(o.square().mean() for o in outs).backward()
-            results.append((outs, [p.grad for p in net.parameters()]))
-        for other in results[1:]:
-            for a, b in zip(results[0][0], other[0]):
-                torch.testing.assert_close(a, b, rtol=0, atol=0)
-            for a, b in zip(results[0][1], other[1]):
-                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        assert_checkpointing_matches(nets, torch.rand(2, 3, 16, 16), seed=3)
 
     def test_torchscript_eval(self):
         net = _ToyNet().eval()
