@@ -115,7 +115,8 @@ class _Source:
     is_dicom: bool
     n_file_frames: int = 1
     offset: tuple[int, int] = (0, 0)
-    masks: dict[int, np.ndarray] = field(default_factory=dict)  # frame -> (h, w) uint8 label map
+    # frame -> (h, w) uint8: the label map, or with ``overlapping`` bit s - 1 set where structure s is present
+    masks: dict[int, np.ndarray] = field(default_factory=dict)
     areas: dict[int, int] = field(default_factory=dict)  # frame -> pixels of the first structure
 
 
@@ -127,23 +128,27 @@ class USInferenceResultsWriter:
     (after ``Invertd``), shape ``(1, X, Y)`` (reader layout) or ``(1, H, W)`` with ``meta["reverse_indexing"]``
     False. The source, frame and frame count come from the prediction's metadata (``filename_or_obj``,
     ``frame_index``) and the item keys ``frame_key`` / ``count_key`` of :func:`monai_ext.data.list_inference_inputs`.
+    With ``overlapping=True`` the prediction is instead one binary mask per structure, ``(S, X, Y)``, for networks
+    whose structures may overlap (per-structure sigmoids, as MSMO): SR contours and SEG segments then come from each
+    structure's own mask, so an overlap is kept in both instead of going to one structure of a label map.
 
     Outputs in ``output_dir`` (``<stem>`` = :func:`monai_ext.data.output_stem` of the file: its name without ``.dcm``):
 
     - clip: ``<stem>_sr.dcm`` (TID 1500 SR, per-frame contours) and, for each key frame ``k`` (0-based),
       ``<stem>_f{k:04d}_keyframe.dcm`` (derived single-frame US image) + ``<stem>_f{k:04d}_seg.dcm`` (SEG on it);
     - single-frame DICOM: ``<stem>_seg.dcm``;
-    - with ``write_nifti``: ``<stem>_mask.nii.gz`` for every source (a clip as ``(X, Y, 1, T)``).
+    - with ``write_nifti``: ``<stem>_mask.nii.gz`` for every source (a clip as ``(X, Y, 1, T)``); with
+      ``overlapping``, one binary ``<stem>_<structure>_mask.nii.gz`` per structure instead.
 
-    Memory per open source is the uint8 label maps of its frames, cropped to the ultrasound region box when the
-    prediction outside it is empty. ``written`` lists every DICOM file written in this run (reset on ``STARTED``),
+    Memory per open source is one uint8 map per frame (label map, or per-structure bits with ``overlapping``),
+    cropped to the ultrasound region box when the prediction outside it is empty. ``written`` lists every DICOM file written in this run (reset on ``STARTED``),
     ``outputs`` maps each source path to its files.
 
     Args:
         output_dir: folder for the outputs (created).
         structures: structure names of the label indices 1..S, keys of :data:`monai_ext.io.US_STRUCTURE_CODES`
             (e.g. ``["breast_lesion"]``, ``["lv", "myocardium", "la"]``) or :class:`~monai_ext.io.USStructureCode`.
-        pred_key: output key with the label index map.
+        pred_key: output key with the label index map (``(S, X, Y)`` binary masks with ``overlapping``).
         keyframes: key-frame policy of :func:`select_us_keyframes` (``"extremes"``, ``"all"``, ``"none"`` or a list
             of 0-based frame indices applied to every clip).
         write_sr: write the contour SR of clips.
@@ -155,6 +160,8 @@ class USInferenceResultsWriter:
         algorithm_name: algorithm name written into SEG / SR.
         algorithm_version: algorithm version (default: the monai_ext version).
         manufacturer: Manufacturer of the written instances.
+        overlapping: the prediction is ``(S, X, Y)`` binary per-structure masks (at most 8 structures) instead of a
+            label map.
     """
 
     def __init__(
@@ -172,6 +179,7 @@ class USInferenceResultsWriter:
         algorithm_name: str = "monai_ext",
         algorithm_version: str | None = None,
         manufacturer: str = "monai_ext",
+        overlapping: bool = False,
     ) -> None:
         if isinstance(structures, (str, USStructureCode)) or not isinstance(structures, Sequence) or not structures:
             raise TypeError("structures must be a non-empty sequence of structure names (one per label index).")
@@ -179,6 +187,10 @@ class USInferenceResultsWriter:
             resolve_us_structure(s)  # unknown names fail now, not after a whole clip
         if isinstance(keyframes, str) and keyframes not in KEYFRAME_POLICIES:
             raise ValueError(f"keyframes must be one of {KEYFRAME_POLICIES} or a list of frames, got {keyframes!r}.")
+        if overlapping and len(structures) > 8:
+            raise ValueError(
+                f"overlapping masks are kept as 8 bits per pixel: at most 8 structures, got {len(structures)}."
+            )
         if int(min_contour_pixels) < 1:
             raise ValueError(f"min_contour_pixels must be >= 1, got {min_contour_pixels}.")
         self.output_dir = Path(output_dir)
@@ -194,6 +206,7 @@ class USInferenceResultsWriter:
         self.algorithm_name = algorithm_name
         self.algorithm_version = algorithm_version
         self.manufacturer = manufacturer
+        self.overlapping = bool(overlapping)
         self._dicom = UltrasoundDicomReader()
         self._open: dict[str, _Source] = {}
         self.written: list[Path] = []
@@ -235,7 +248,8 @@ class USInferenceResultsWriter:
         """Add the label map of one frame; write the source's outputs when it is complete.
 
         Args:
-            pred: ``(1, X, Y)`` / ``(X, Y)`` label index map (``MetaTensor`` with the reader metadata).
+            pred: ``(1, X, Y)`` / ``(X, Y)`` label index map, or ``(S, X, Y)`` binary masks with ``overlapping``
+                (``MetaTensor`` with the reader metadata).
             item: the (decollated) item dict, for ``frame_key`` / ``count_key`` (optional for DICOM sources).
 
         Returns:
@@ -249,20 +263,9 @@ class USInferenceResultsWriter:
         if not path:
             raise ValueError(f"{type(self).__name__}: the prediction has no 'filename_or_obj' metadata.")
         arr = pred.detach().cpu().numpy() if isinstance(pred, torch.Tensor) else np.asarray(pred)
-        if arr.ndim == 3 and arr.shape[0] == 1:
-            arr = arr[0]
-        if arr.ndim != 2:
-            raise ValueError(f"{path}: expected a (1, X, Y) label map per frame, got shape {tuple(arr.shape)}.")
+        arr = self._pack_structure_masks(path, arr) if self.overlapping else self._label_map(path, arr)
         if bool(_scalar(meta.get("reverse_indexing", True))):
             arr = arr.T  # (X, Y) -> (H, W)
-        n = len(self.structures)
-        if arr.size and (arr.min() < 0 or arr.max() > n or (arr.dtype.kind == "f" and np.any(np.mod(arr, 1)))):
-            raise ValueError(
-                f"{path}: {self.pred_key!r} must be a label index map with values 0..{n}, got values in "
-                f"[{arr.min()}, {arr.max()}]; use the argmax output, not the mask gray values of USLabelToMaskd."
-            )
-        arr = arr.astype(np.uint8)
-
         source = self._open.get(path)
         if source is None:
             source = self._new_source(path, meta, item)
@@ -272,10 +275,49 @@ class USInferenceResultsWriter:
         if frame in source.masks:
             raise ValueError(f"{path}: frame {frame} was predicted twice (shuffled or repeated data loader?).")
         source.masks[frame] = self._store(source, arr, meta)
-        source.areas[frame] = int((source.masks[frame] == 1).sum())
+        first = (source.masks[frame] & 1) if self.overlapping else (source.masks[frame] == 1)
+        source.areas[frame] = int(first.sum())
         if len(source.masks) >= source.expected:
             return self._finish(self._open.pop(path))
         return []
+
+    def _label_map(self, path: str, arr: np.ndarray) -> np.ndarray:
+        """A ``(1, X, Y)`` / ``(X, Y)`` label index map, checked, as ``(X, Y)`` uint8."""
+        if arr.ndim == 3 and arr.shape[0] == 1:
+            arr = arr[0]
+        if arr.ndim != 2:
+            raise ValueError(f"{path}: expected a (1, X, Y) label map per frame, got shape {tuple(arr.shape)}.")
+        n = len(self.structures)
+        if arr.size and (arr.min() < 0 or arr.max() > n or (arr.dtype.kind == "f" and np.any(np.mod(arr, 1)))):
+            raise ValueError(
+                f"{path}: {self.pred_key!r} must be a label index map with values 0..{n}, got values in "
+                f"[{arr.min()}, {arr.max()}]; use the argmax output, not the mask gray values of USLabelToMaskd."
+            )
+        return arr.astype(np.uint8)
+
+    def _pack_structure_masks(self, path: str, arr: np.ndarray) -> np.ndarray:
+        """``(S, X, Y)`` binary masks -> one ``(X, Y)`` uint8 map with bit ``s`` set where structure ``s + 1`` is."""
+        n = len(self.structures)
+        if arr.ndim != 3 or arr.shape[0] != n:
+            raise ValueError(
+                f"{path}: expected ({n}, X, Y) binary masks per frame (one per structure, overlapping=True), got shape "
+                f"{tuple(arr.shape)}."
+            )
+        if arr.size and not np.isin(arr, (0, 1)).all():
+            raise ValueError(
+                f"{path}: {self.pred_key!r} must hold binary masks (0 / 1) with overlapping=True, got values in "
+                f"[{arr.min()}, {arr.max()}]; threshold the probabilities first (e.g. AsDiscreted(threshold=0.5))."
+            )
+        bits = np.left_shift(np.ones(1, dtype=np.uint8), np.arange(n, dtype=np.uint8))
+        return np.tensordot(bits, arr.astype(np.uint8), axes=1).astype(np.uint8)
+
+    def _structure_masks(self, packed: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`_pack_structure_masks` on ``(..., h, w)`` maps: ``(..., S, h, w)`` uint8 0 / 1."""
+        shifts = np.arange(len(self.structures), dtype=np.uint8).reshape(-1, 1, 1)
+        return np.right_shift(packed[..., None, :, :], shifts) & 1
+
+    def _for_writers(self, packed_or_label: np.ndarray) -> np.ndarray:
+        return self._structure_masks(packed_or_label) if self.overlapping else packed_or_label
 
     def _new_source(self, path: str, meta: dict, item: dict) -> _Source:
         is_dicom = "SOPInstanceUID" in meta or self._dicom.verify_suffix(path)
@@ -348,7 +390,7 @@ class USInferenceResultsWriter:
             if self.write_sr:
                 result = write_us_contour_sr(
                     source.path,
-                    masks,
+                    self._for_writers(masks),
                     self.structures,
                     out / f"{stem}_sr.dcm",
                     frame_indices=frames,
@@ -364,7 +406,7 @@ class USInferenceResultsWriter:
                 for number, k in enumerate(chosen, start=1):
                     seg = write_us_seg(
                         source.path,
-                        source.masks[k],
+                        self._for_writers(source.masks[k]),
                         self.structures,
                         out / f"{stem}_f{k:04d}_seg.dcm",
                         frame_index=k,
@@ -379,7 +421,7 @@ class USInferenceResultsWriter:
         elif source.is_dicom and self.write_seg:
             seg = write_us_seg(
                 source.path,
-                source.masks[frames[0]],
+                self._for_writers(source.masks[frames[0]]),
                 self.structures,
                 out / f"{stem}_seg.dcm",
                 crop_offset=source.offset,
@@ -389,14 +431,23 @@ class USInferenceResultsWriter:
             dicom_paths.append(seg.seg_path)
         if self.write_nifti:
             label = np.stack([source.masks[f] for f in frames]) if len(frames) > 1 else source.masks[frames[0]]
-            other.append(
-                write_us_nifti(
-                    label,
-                    out / f"{stem}_mask.nii.gz",
-                    source=source.path if source.is_dicom else None,
-                    crop_offset=source.offset,
+            if self.overlapping:
+                per_structure = self._structure_masks(label)  # (T, S, h, w) or (S, h, w)
+                # structures given as codes have no name: they are numbered as in the SEG (1-based)
+                maps = {
+                    f"{stem}_{name if isinstance(name, str) else f'structure{s + 1}'}_mask.nii.gz": per_structure[
+                        ..., s, :, :
+                    ]
+                    for s, name in enumerate(self.structures)
+                }
+            else:
+                maps = {f"{stem}_mask.nii.gz": label}
+            for name, volume in maps.items():
+                other.append(
+                    write_us_nifti(
+                        volume, out / name, source=source.path if source.is_dicom else None, crop_offset=source.offset
+                    )
                 )
-            )
         self.written.extend(dicom_paths)
         self.outputs[source.path] = dicom_paths + other
         if dicom_paths or other:

@@ -99,11 +99,17 @@ def main() -> None:
     result.update(infer)
 
     # the label-map rule (msmo.md 6.2): each pixel gets the object with the highest probability among those above
-    # 0.5, background otherwise; applied with the inference config's own post-processing steps
+    # 0.5, background otherwise; the DICOM writer gets each object's own mask (probability > 0.5), overlaps kept;
+    # both applied with the inference config's own post-processing steps
     post = inf.parser.get_parsed_content("postprocessing").transforms
-    lambd, argmax = [t for t in post if type(t).__name__ in ("Lambdad", "AsDiscreted")]
-    probs = torch.tensor([[[0.6, 0.2, 0.5]], [[0.7, 0.4, 0.1]], [[0.1, 0.3, 0.2]]])  # (objects 3, 1, 3 pixels)
-    result["label_map"] = argmax(lambd({"pred": probs}))["pred"].flatten().tolist()
+    data = {"pred": torch.tensor([[[0.6, 0.2, 0.5]], [[0.7, 0.4, 0.1]], [[0.1, 0.3, 0.2]]])}  # (objects 3, 1, 3 px)
+    for t in post:
+        if type(t).__name__ in ("Lambdad", "AsDiscreted"):
+            data = t(data)
+    result["label_map"] = data["pred"].flatten().tolist()
+    result["object_masks"] = data["pred_masks"].flatten(1).tolist()
+    writer = inf.parser.get_parsed_content("dicom_writer")
+    result["writer"] = {"pred_key": writer.pred_key, "overlapping": writer.overlapping}
 
     # offline bundle checks (verify_metadata, verify_net_in_out, ckpt_export to TorchScript)
     result["checks"] = check_bundle(bundle, ckpt_file=str(work / "models" / "model.pt"), dim_mult=SMALL["dim_mult"],

@@ -72,5 +72,7 @@ def test_msmo_bundle_cardiac_hconvlstm(tmp_path):
     # label map: highest probability among objects above 0.5 (pixel 0: lv 0.6 < myocardium 0.7 -> 2); none above 0.5
     # -> background (pixel 1); exactly 0.5 is not above (pixel 2)
     assert r["label_map"] == [2, 0, 0]
+    assert r["object_masks"] == [[1, 0, 0], [1, 0, 0], [0, 0, 0]]  # objects 1 and 2 overlap on the first pixel
+    assert r["writer"] == {"pred_key": "pred_masks", "overlapping": True}
     assert r["checks"]["verify_metadata"] == "ok" and r["checks"]["verify_net_in_out"] == "ok"
     assert r["checks"]["ckpt_export"].startswith("ok")

@@ -169,6 +169,70 @@ class TestResultsWriterOnClip(unittest.TestCase):
             engine.run([self.items[0]], max_epochs=1)
 
 
+class TestResultsWriterOverlapping(unittest.TestCase):
+    """``overlapping=True``: one binary mask per structure (MSMO's sigmoids), overlaps kept in SEG, SR and NIfTI."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = Path(tempfile.mkdtemp())
+        cls.clip, labels = write_phantom_clip(cls.tmp / "in" / "clip.dcm", frames=FRAMES, size=SIZE, seed=6)
+        # the left ventricle as the whole endocardial blood pool plus wall: overlaps the myocardium everywhere
+        cls.masks = np.stack([(labels == 1) | (labels == 2), labels == 2, labels == 3], axis=1).astype(np.uint8)
+        loader = USLoadImageFramed("image")
+        cls.items = [{"image": str(cls.clip), "frame": i, "num_frames": FRAMES} for i in range(FRAMES)]
+        cls.metas = [loader(dict(item))["image"].meta for item in cls.items]
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def _masks_pred(self, masks_shw: np.ndarray, meta: dict) -> MetaTensor:
+        return MetaTensor(torch.as_tensor(masks_shw.transpose(0, 2, 1).copy()), meta=dict(meta))
+
+    def test_clip_keeps_overlaps_in_sr_seg_and_nifti(self):
+        self.assertGreater(int((self.masks[:, 0] & self.masks[:, 1]).sum()), 0)
+        writer = USInferenceResultsWriter(self.tmp / "out", NAMES, pred_key="pred_masks", overlapping=True,
+                                          write_nifti=True)
+        outputs = [{"pred_masks": self._masks_pred(self.masks[i], self.metas[i])} for i in range(FRAMES)]
+        engine = Engine(lambda e, batch: [outputs[e.state.iteration - 1]])
+        writer.attach(engine)
+        engine.run([[item] for item in self.items], max_epochs=1)
+        # key frames from the area of the first structure's own mask
+        lv_area = self.masks[:, 0].sum(axis=(1, 2))
+        keys = sorted({int(np.argmax(lv_area)), int(np.argmin(lv_area))})
+        expected = ["clip_sr.dcm"] + [f"clip_f{k:04d}_{kind}.dcm" for k in keys for kind in ("keyframe", "seg")]
+        self.assertEqual([p.name for p in writer.written], expected)
+        for keyframe_path, seg_path in zip(writer.written[1::2], writer.written[2::2]):
+            k = int(seg_path.name.split("_f")[1][:4])
+            uid = pydicom.dcmread(keyframe_path, stop_before_pixels=True).SOPInstanceUID
+            pixels = hd.seg.segread(seg_path).get_pixels_by_source_instance(
+                source_sop_instance_uids=[uid], combine_segments=False
+            )[0]  # (H, W, segments): each segment its own mask, overlaps included
+            np.testing.assert_array_equal(np.moveaxis(pixels, -1, 0), self.masks[k])
+        groups = hd.sr.srread(writer.written[0]).content.get_planar_roi_measurement_groups()
+        n_components = sum(
+            ndimage.label(self.masks[t, s], structure=np.ones((3, 3)))[1] for t in range(FRAMES) for s in range(3)
+        )
+        self.assertEqual(len(groups), n_components)
+        import nibabel as nib
+
+        niftis = [p for p in writer.outputs[str(self.clip)] if p.name.endswith(".nii.gz")]
+        self.assertEqual([p.name for p in niftis], [f"clip_{n}_mask.nii.gz" for n in NAMES])
+        x0, y0, x1, y1 = self.metas[0]["region_box"]
+        for s, path in enumerate(niftis):
+            volume = np.asarray(nib.load(path).dataobj)  # (X, Y, 1, T)
+            np.testing.assert_array_equal(volume[..., 0, 2].T, self.masks[2, s, y0 : y1 + 1, x0 : x1 + 1])
+
+    def test_errors(self):
+        writer = USInferenceResultsWriter(self.tmp / "err", NAMES, overlapping=True)
+        with self.assertRaisesRegex(ValueError, r"clip\.dcm: expected \(3, X, Y\) binary masks"):
+            writer.add(_pred(self.masks[0, 0], self.metas[0]), self.items[0])  # a label map
+        with self.assertRaisesRegex(ValueError, "binary masks.*AsDiscreted"):
+            writer.add(self._masks_pred(self.masks[0] * 0.7, self.metas[0]), self.items[0])  # probabilities
+        with self.assertRaisesRegex(ValueError, "at most 8 structures"):
+            USInferenceResultsWriter(self.tmp, ["lesion"] * 9, overlapping=True)
+
+
 class TestResultsWriterSingleFrame(unittest.TestCase):
     def test_seg_of_a_single_frame_ultrasound_image(self):
         tmp = Path(tempfile.mkdtemp())
