@@ -218,10 +218,10 @@ def us_frame_name_formatter(metadict: dict, saver: Any) -> dict:
     """``SaveImage`` name formatter: ``<stem>_f0007`` for frame 7 (0-based) of a multi-frame DICOM, else the default.
 
     With ``output_postfix="mask"`` the masks of a clip become ``<stem>_f0000_mask.png``, ``<stem>_f0001_mask.png``,
-    ...; single-frame DICOM and ordinary images keep ``<stem>_mask.png`` (the stem is :func:`monai_ext.data.output_stem`,
-    as in the collision check of :func:`monai_ext.data.list_inference_inputs`: the name without its image suffix,
-    the whole name for extension-less files). The frame is the reader's ``frame_index``
-    (0-based, 4 digits; more for clips of 10000 frames or more).
+    ...; single-frame DICOM and ordinary images keep ``<stem>_mask.png``. The stem is
+    :func:`monai_ext.data.output_stem`, as in the collision check of :func:`monai_ext.data.list_inference_inputs`:
+    the name without its image suffix, the whole name for extension-less files. The frame is the reader's
+    ``frame_index`` (0-based, 4 digits; more for clips of 10000 frames or more).
     """
     kwargs = default_name_formatter(metadict, saver)
     if not metadict or "SOPInstanceUID" not in metadict:

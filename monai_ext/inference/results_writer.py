@@ -132,7 +132,7 @@ class USInferenceResultsWriter:
     whose structures may overlap (per-structure sigmoids, as MSMO): SR contours and SEG segments then come from each
     structure's own mask, so an overlap is kept in both instead of going to one structure of a label map.
 
-    Outputs in ``output_dir`` (``<stem>`` = :func:`monai_ext.data.output_stem` of the file: its name without ``.dcm``):
+    Outputs in ``output_dir`` (``<stem>`` = :func:`monai_ext.data.output_stem`: the file name without ``.dcm``):
 
     - clip: ``<stem>_sr.dcm`` (TID 1500 SR, per-frame contours) and, for each key frame ``k`` (0-based),
       ``<stem>_f{k:04d}_keyframe.dcm`` (derived single-frame US image) + ``<stem>_f{k:04d}_seg.dcm`` (SEG on it);
@@ -141,8 +141,8 @@ class USInferenceResultsWriter:
       ``overlapping``, one binary ``<stem>_<structure>_mask.nii.gz`` per structure instead.
 
     Memory per open source is one uint8 map per frame (label map, or per-structure bits with ``overlapping``),
-    cropped to the ultrasound region box when the prediction outside it is empty. ``written`` lists every DICOM file written in this run (reset on ``STARTED``),
-    ``outputs`` maps each source path to its files.
+    cropped to the ultrasound region box when the prediction outside it is empty. ``written`` lists every DICOM file
+    written in this run (reset on ``STARTED``), ``outputs`` maps each source path to its files.
 
     Args:
         output_dir: folder for the outputs (created).

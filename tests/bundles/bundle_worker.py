@@ -72,7 +72,6 @@ def main() -> None:
     Path(result_file).write_text(json.dumps(result, indent=2, default=str))
 
 
-
 def phantom_overrides(
     bundle: Path, work: Path, task: str, small: dict, extra: dict | None = None
 ) -> tuple[Path, dict]:

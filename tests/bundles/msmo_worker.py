@@ -94,8 +94,8 @@ def main() -> None:
 
     result.update(read_tracked_run(tracking_uri, bundle.name, ("method", "task", "decoder", "lr_schedule", "epochs")))
     result.update(evaluate_test_split(configs, work, tracking_uri, bundle.name, common))
-    infer, inf = infer_png_folder(bundle, data, work, {"task": task, "decoder": decoder,
-                                                       "image_size": SMALL["image_size"], "dim_mult": SMALL["dim_mult"]})
+    inf_overrides = {"task": task, "decoder": decoder, "image_size": SMALL["image_size"], "dim_mult": SMALL["dim_mult"]}
+    infer, inf = infer_png_folder(bundle, data, work, inf_overrides)
     result.update(infer)
 
     # the label-map rule (msmo.md 6.2): each pixel gets the object with the highest probability among those above
