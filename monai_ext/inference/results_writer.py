@@ -316,9 +316,6 @@ class USInferenceResultsWriter:
         shifts = np.arange(len(self.structures), dtype=np.uint8).reshape(-1, 1, 1)
         return np.right_shift(packed[..., None, :, :], shifts) & 1
 
-    def _for_writers(self, packed_or_label: np.ndarray) -> np.ndarray:
-        return self._structure_masks(packed_or_label) if self.overlapping else packed_or_label
-
     def _new_source(self, path: str, meta: dict, item: dict) -> _Source:
         is_dicom = "SOPInstanceUID" in meta or self._dicom.verify_suffix(path)
         n_file = int(_scalar(meta.get("NumberOfFrames", 1))) if is_dicom else 1
@@ -380,17 +377,20 @@ class USInferenceResultsWriter:
 
     def _finish(self, source: _Source) -> list[Path]:
         frames = sorted(source.masks)
+        # (T, h, w) label maps, or (T, S, h, w) per-structure masks with overlapping: decoded once for every writer
+        per_frame = np.stack([source.masks[f] for f in frames])
+        if self.overlapping:
+            per_frame = self._structure_masks(per_frame)
         stem = output_stem(source.path)
         out = self.output_dir
         dicom_paths: list[Path] = []
         other: list[Path] = []
         common = dict(algorithm_name=self.algorithm_name, algorithm_version=self.algorithm_version)
         if source.is_dicom and source.n_file_frames > 1:
-            masks = np.stack([source.masks[f] for f in frames])
             if self.write_sr:
                 result = write_us_contour_sr(
                     source.path,
-                    self._for_writers(masks),
+                    per_frame,
                     self.structures,
                     out / f"{stem}_sr.dcm",
                     frame_indices=frames,
@@ -406,7 +406,7 @@ class USInferenceResultsWriter:
                 for number, k in enumerate(chosen, start=1):
                     seg = write_us_seg(
                         source.path,
-                        self._for_writers(source.masks[k]),
+                        per_frame[frames.index(k)],
                         self.structures,
                         out / f"{stem}_f{k:04d}_seg.dcm",
                         frame_index=k,
@@ -421,7 +421,7 @@ class USInferenceResultsWriter:
         elif source.is_dicom and self.write_seg:
             seg = write_us_seg(
                 source.path,
-                self._for_writers(source.masks[frames[0]]),
+                per_frame[0],
                 self.structures,
                 out / f"{stem}_seg.dcm",
                 crop_offset=source.offset,
@@ -430,22 +430,20 @@ class USInferenceResultsWriter:
             )
             dicom_paths.append(seg.seg_path)
         if self.write_nifti:
-            label = np.stack([source.masks[f] for f in frames]) if len(frames) > 1 else source.masks[frames[0]]
+            volume = per_frame if len(frames) > 1 else per_frame[0]
             if self.overlapping:
-                per_structure = self._structure_masks(label)  # (T, S, h, w) or (S, h, w)
                 # structures given as codes have no name: they are numbered as in the SEG (1-based)
-                maps = {
-                    f"{stem}_{name if isinstance(name, str) else f'structure{s + 1}'}_mask.nii.gz": per_structure[
-                        ..., s, :, :
-                    ]
-                    for s, name in enumerate(self.structures)
-                }
+                names = [n if isinstance(n, str) else f"structure{s + 1}" for s, n in enumerate(self.structures)]
+                maps = {f"{stem}_{n}_mask.nii.gz": volume[..., s, :, :] for s, n in enumerate(names)}
             else:
-                maps = {f"{stem}_mask.nii.gz": label}
-            for name, volume in maps.items():
+                maps = {f"{stem}_mask.nii.gz": volume}
+            for name, nifti_volume in maps.items():
                 other.append(
                     write_us_nifti(
-                        volume, out / name, source=source.path if source.is_dicom else None, crop_offset=source.offset
+                        nifti_volume,
+                        out / name,
+                        source=source.path if source.is_dicom else None,
+                        crop_offset=source.offset,
                     )
                 )
         self.written.extend(dicom_paths)

@@ -102,12 +102,12 @@ def main() -> None:
     # 0.5, background otherwise; the DICOM writer gets each object's own mask (probability > 0.5), overlaps kept;
     # both applied with the inference config's own post-processing steps
     post = inf.parser.get_parsed_content("postprocessing").transforms
-    data = {"pred": torch.tensor([[[0.6, 0.2, 0.5]], [[0.7, 0.4, 0.1]], [[0.1, 0.3, 0.2]]])}  # (objects 3, 1, 3 px)
+    sample = {"pred": torch.tensor([[[0.6, 0.2, 0.5]], [[0.7, 0.4, 0.1]], [[0.1, 0.3, 0.2]]])}  # (objects 3, 1, 3 px)
     for t in post:
         if type(t).__name__ in ("Lambdad", "AsDiscreted"):
-            data = t(data)
-    result["label_map"] = data["pred"].flatten().tolist()
-    result["object_masks"] = data["pred_masks"].flatten(1).tolist()
+            sample = t(sample)
+    result["label_map"] = sample["pred"].flatten().tolist()
+    result["object_masks"] = sample["pred_masks"].flatten(1).tolist()
     writer = inf.parser.get_parsed_content("dicom_writer")
     result["writer"] = {"pred_key": writer.pred_key, "overlapping": writer.overlapping}
 
