@@ -22,9 +22,12 @@ from .methods import (
     probabilities,
     unwrap_network,
 )
+from .mixed_precision import AMP_DTYPES, USMixedPrecision
 from .semi_supervised_trainer import SemiSupervisedTrainer, unlabeled_prepare_batch
 
 __all__ = [
+    "AMP_DTYPES",
+    "USMixedPrecision",
     "CrossConsistencyMethod",
     "MeanTeacherMethod",
     "SSLMethod",

@@ -72,7 +72,9 @@ def _check_activation(activation: str) -> str:
 
 
 def _as_heads(output: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    return [output] if isinstance(output, torch.Tensor) else list(output)
+    # under bfloat16 autocast the heads come out in bfloat16; the losses sum over every pixel, so they run in float32
+    heads = [output] if isinstance(output, torch.Tensor) else list(output)
+    return [h.float() for h in heads]
 
 
 class SupervisedOnlyMethod:

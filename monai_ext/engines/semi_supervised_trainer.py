@@ -28,6 +28,7 @@ from torch.optim.optimizer import Optimizer
 from torch.utils.data import DataLoader
 
 from monai_ext.engines.methods import SSLMethod
+from monai_ext.engines.mixed_precision import USMixedPrecision
 
 if TYPE_CHECKING:
     from ignite.engine import Engine, EventEnum, Events
@@ -91,14 +92,17 @@ class SemiSupervisedTrainer(Trainer):
         additional_metrics: more metrics on training data.
         metric_cmp_fn: key metric comparison.
         train_handlers: handlers to attach.
-        amp: mixed precision (CUDA).
+        amp: mixed precision: the forward pass and the loss run under ``torch.autocast`` on the engine's device (CPU or
+            CUDA) with `amp_dtype` (see :class:`~monai_ext.engines.mixed_precision.USMixedPrecision`); a bool or a
+            config string ("true"/"false").
         event_names: additional custom events.
         event_to_attr: custom event to state attribute map.
         decollate: decollate outputs before post-processing.
         optim_set_to_none: `zero_grad(set_to_none=...)`; True saves memory and time.
         to_kwargs: extra `Tensor.to` arguments.
-        amp_kwargs: extra `torch.autocast` arguments.
+        amp_kwargs: kept for MONAI compatibility; only its ``dtype`` entry is read (the default of `amp_dtype`).
         consistency_weight: initial consistency weight (a ramp-up handler updates it every iteration).
+        amp_dtype: "bfloat16" (default; CPU and CUDA, no gradient scaler) or "float16" (CUDA only, with a scaler).
 
     Raises:
         ValueError: when the labelled loader yields no batch (fewer items than the batch size), or when neither
@@ -126,7 +130,7 @@ class SemiSupervisedTrainer(Trainer):
         additional_metrics: dict[str, Metric] | None = None,
         metric_cmp_fn: Callable = default_metric_cmp_fn,
         train_handlers: Sequence | None = None,
-        amp: bool = False,
+        amp: bool | str = False,
         event_names: list[str | EventEnum | type[EventEnum]] | None = None,
         event_to_attr: dict | None = None,
         decollate: bool = True,
@@ -134,6 +138,7 @@ class SemiSupervisedTrainer(Trainer):
         to_kwargs: dict | None = None,
         amp_kwargs: dict | None = None,
         consistency_weight: float = 0.0,
+        amp_dtype: str | torch.dtype | None = None,
     ) -> None:
         if epoch_length is None:
             try:
@@ -166,13 +171,17 @@ class SemiSupervisedTrainer(Trainer):
             additional_metrics=additional_metrics,
             metric_cmp_fn=metric_cmp_fn,
             handlers=train_handlers,
-            amp=amp,
+            amp=False,  # MONAI's own AMP is CUDA float16 only; USMixedPrecision below covers CPU and bfloat16
             event_names=event_names,
             event_to_attr=event_to_attr,
             decollate=decollate,
             to_kwargs=to_kwargs,
             amp_kwargs=amp_kwargs,
         )
+        dtype = amp_dtype if amp_dtype is not None else (amp_kwargs or {}).get("dtype", "bfloat16")
+        self.mixed_precision = USMixedPrecision(amp, device, dtype)
+        self.amp = self.mixed_precision.enabled
+        self.scaler = self.mixed_precision.scaler
         self.network = network
         self.optimizer = optimizer
         self.method = method
@@ -187,6 +196,12 @@ class SemiSupervisedTrainer(Trainer):
         self._unlabeled_pass = 0
         if max_iterations is not None:
             self.add_event_handler(Events.ITERATION_COMPLETED, self._stop_at_max_iterations)
+
+    def run(self) -> None:  # type: ignore[override]
+        """Run training. MONAI's ``Trainer.run`` would replace the scaler by a CUDA float16 one whenever `amp` is on, so
+        the workflow is started directly with the scaler of :class:`USMixedPrecision` (None for bfloat16)."""
+        self.scaler = self.mixed_precision.scaler
+        super(Trainer, self).run()
 
     def _stop_at_max_iterations(self, engine: Engine) -> None:
         # max_epochs = ceil(max_iterations / epoch_length), so the limit falls inside the last epoch: ending that
@@ -242,18 +257,13 @@ class SemiSupervisedTrainer(Trainer):
 
         engine.network.train()
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
-        if engine.amp and engine.scaler is not None:
-            with torch.autocast("cuda", **engine.amp_kwargs):
-                _compute_pred_loss()
-            engine.scaler.scale(engine.state.output[Keys.LOSS]).backward()
-            engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
-            engine.scaler.step(engine.optimizer)
-            engine.scaler.update()
-        else:
+        amp = engine.mixed_precision
+        with amp.autocast():
             _compute_pred_loss()
-            engine.state.output[Keys.LOSS].backward()
-            engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
-            engine.optimizer.step()
+        amp.backward(engine.state.output[Keys.LOSS])
+        engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
+        amp.step(engine.optimizer)
+        amp.update()
         engine.state.output[Keys.PRED] = engine.state.output[Keys.PRED].detach()
         engine.fire_event(IterationEvents.MODEL_COMPLETED)
         return engine.state.output

@@ -197,5 +197,15 @@ class TestMGCCNet(unittest.TestCase):
             net(torch.rand(1, 3, 64, 40))
 
 
+class TestMGCCWidths(unittest.TestCase):
+    def test_narrow_widths(self):
+        for net in (MGCCNet(dim_mult=0.5), MGCCNet(features=(8, 16, 32, 64, 128))):
+            widths = [m.out_channels for m in net.encoder.modules() if isinstance(m, torch.nn.Conv2d)][1::2]
+            self.assertEqual(widths, [8, 16, 32, 64, 128])
+            out = net.train()(torch.rand(2, 3, 32, 32))
+            self.assertEqual([tuple(o.shape) for o in out], [(2, 1, 32, 32)] * 4)
+        self.assertEqual(MGCCNet(dim_mult=0.5).parameter_count(), MGCCNet(features=(8, 16, 32, 64, 128)).parameter_count())
+
+
 if __name__ == "__main__":
     unittest.main()

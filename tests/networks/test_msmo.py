@@ -403,5 +403,16 @@ class TestMSMONet(unittest.TestCase):
             net(torch.rand(1, 3, 32, 40))
 
 
+class TestMSMOWidths(unittest.TestCase):
+    def test_narrow_widths(self):
+        for decoder in ("hconvlstm", "unet_msag"):
+            a = MSMONet(out_channels=3, decoder=decoder, dim_mult=0.5)
+            b = MSMONet(out_channels=3, decoder=decoder, features=(8, 16, 32, 64, 128))
+            self.assertEqual(a.parameter_count(), b.parameter_count())
+            self.assertLess(a.parameter_count(), MSMONet(out_channels=3, decoder=decoder, dim_mult=1).parameter_count())
+            out = a.train()(torch.rand(2, 3, 32, 32))
+            self.assertEqual([tuple(o.shape) for o in out], [(2, 3, 32, 32)] * 4)
+
+
 if __name__ == "__main__":
     unittest.main()

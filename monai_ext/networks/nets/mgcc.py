@@ -35,37 +35,20 @@ parameter (the public code fixes 1).
 
 from __future__ import annotations
 
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 from monai.networks.blocks import Convolution, UpSample
 from monai.networks.layers.factories import Conv, Pool
 from torch import nn
 
+from monai_ext.networks.arg_checks import check_features, check_positive_int, check_spatial_dims, stage_widths
 from monai_ext.networks.blocks.msag import MSAGBlock
 from monai_ext.networks.nets.multi_level_consistency import MultiLevelConsistencyNet
 
 __all__ = ["MGCCEncoder", "MGCCDecoder", "MGCCNet"]
 
 _RELU = ("relu", {"inplace": True})
-
-
-def _check_spatial_dims(name: str, spatial_dims: int) -> None:
-    if spatial_dims != 2:
-        raise ValueError(f"{name}: only spatial_dims=2 is supported, got {spatial_dims!r}.")
-
-
-def _check_positive_int(name: str, arg: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}.")
-
-
-def _check_features(name: str, features: Sequence[int]) -> List[int]:
-    if isinstance(features, str) or len(features) != 5:
-        raise ValueError(f"{name}: features must be five positive ints, got {features!r}.")
-    for f in features:
-        _check_positive_int(name, "each of features", f)
-    return list(features)
 
 
 def _double_conv(spatial_dims: int, in_channels: int, out_channels: int) -> nn.Sequential:
@@ -109,9 +92,9 @@ class MGCCEncoder(nn.Module):
         self, spatial_dims: int = 2, in_channels: int = 3, features: Sequence[int] = (64, 128, 256, 512, 1024)
     ) -> None:
         super().__init__()
-        _check_spatial_dims("MGCCEncoder", spatial_dims)
-        _check_positive_int("MGCCEncoder", "in_channels", in_channels)
-        fea = _check_features("MGCCEncoder", features)
+        check_spatial_dims("MGCCEncoder", spatial_dims)
+        check_positive_int("MGCCEncoder", "in_channels", in_channels)
+        fea = check_features("MGCCEncoder", features)
         self.stem = _double_conv(spatial_dims, in_channels, fea[0])
         self.downs = nn.ModuleList(
             nn.Sequential(Pool[Pool.MAX, spatial_dims](kernel_size=2), _double_conv(spatial_dims, fea[i], fea[i + 1]))
@@ -159,9 +142,9 @@ class MGCCDecoder(nn.Module):
         self, spatial_dims: int = 2, out_channels: int = 1, features: Sequence[int] = (64, 128, 256, 512, 1024)
     ) -> None:
         super().__init__()
-        _check_spatial_dims("MGCCDecoder", spatial_dims)
-        _check_positive_int("MGCCDecoder", "out_channels", out_channels)
-        fea = _check_features("MGCCDecoder", features)
+        check_spatial_dims("MGCCDecoder", spatial_dims)
+        check_positive_int("MGCCDecoder", "out_channels", out_channels)
+        fea = check_features("MGCCDecoder", features)
         # decoding order: stage 0 consumes x5 and x4, ..., stage 3 consumes x1
         self.stages = nn.ModuleList(_MGCCUpStage(spatial_dims, fea[i + 1], fea[i]) for i in (3, 2, 1, 0))
         self.head = Conv[Conv.CONV, spatial_dims](fea[0], out_channels, kernel_size=1)
@@ -188,7 +171,8 @@ class MGCCNet(MultiLevelConsistencyNet):
         spatial_dims: must be 2.
         in_channels: number of input channels (3 in MGCC: grey ultrasound replicated).
         out_channels: number of output (logit) channels (1 in MGCC).
-        dim_mult: width multiplier; stage widths are ``16 * dim_mult * (1, 2, 4, 8, 16)``.
+        dim_mult: width multiplier (any positive number); stage widths are ``round(16 * dim_mult * (1, 2, 4, 8, 16))``:
+            64..1024 at the published 4, 8..128 at 0.5 (a CPU preset).
         kernel_size: odd depthwise kernel size of the ConvMixer layers.
         length: numbers of layers of the three ConvMixer blocks (three positive ints). The auxiliary decoders are
             tapped after 0, ``length[0]`` and ``length[0] + length[1]`` layers; the main decoder after all of them.
@@ -201,6 +185,7 @@ class MGCCNet(MultiLevelConsistencyNet):
             i.e. plain CCT on the MGCC backbone (the minimal ablation of MGCC, evaluation.md §4.1).
         checkpoint_main_decoder: also checkpoint the main decoder in training (the least memory; one more decoder
             forward per step). The result is unchanged.
+        features: explicit widths of the five encoder stages (the ConvMixer width is the last); overrides `dim_mult`.
 
     Performance: the network keeps the memory format of its input, so ``net.to(memory_format=torch.channels_last)``
     with channels-last inputs works end to end (faster training steps and inference on CPU with oneDNN in our
@@ -220,18 +205,18 @@ class MGCCNet(MultiLevelConsistencyNet):
         spatial_dims: int = 2,
         in_channels: int = 3,
         out_channels: int = 1,
-        dim_mult: int = 4,
+        dim_mult: float = 4,
         kernel_size: int = 7,
         length: Sequence[int] = (3, 3, 3),
         checkpoint_aux_decoders: bool = False,
         multi_level_taps: bool = True,
         checkpoint_main_decoder: bool = False,
+        features: Optional[Sequence[int]] = None,
     ) -> None:
-        _check_spatial_dims("MGCCNet", spatial_dims)
-        _check_positive_int("MGCCNet", "in_channels", in_channels)
-        _check_positive_int("MGCCNet", "out_channels", out_channels)
-        _check_positive_int("MGCCNet", "dim_mult", dim_mult)
-        features = [16 * dim_mult * 2**i for i in range(5)]
+        check_spatial_dims("MGCCNet", spatial_dims)
+        check_positive_int("MGCCNet", "in_channels", in_channels)
+        check_positive_int("MGCCNet", "out_channels", out_channels)
+        features = stage_widths("MGCCNet", dim_mult, features)
         super().__init__(
             name="MGCCNet",
             spatial_dims=spatial_dims,

@@ -55,7 +55,8 @@ from torch import nn
 
 from monai_ext.networks.blocks.convlstm import MSMOConvLSTMCell
 from monai_ext.networks.blocks.msag import MSAGBlock
-from monai_ext.networks.nets.mgcc import MGCCDecoder, _check_features, _check_positive_int, _check_spatial_dims
+from monai_ext.networks.arg_checks import check_features, check_positive_int, check_spatial_dims, stage_widths
+from monai_ext.networks.nets.mgcc import MGCCDecoder
 from monai_ext.networks.nets.multi_level_consistency import MultiLevelConsistencyNet
 
 __all__ = ["MSMOResidualBlock", "MSMOEncoder", "MSMOHConvLSTMDecoder", "MSMONet"]
@@ -80,8 +81,8 @@ class MSMOResidualBlock(nn.Module):
         super().__init__()
         if spatial_dims not in (2, 3):
             raise ValueError(f"MSMOResidualBlock: spatial_dims must be 2 or 3, got {spatial_dims!r}.")
-        _check_positive_int("MSMOResidualBlock", "in_channels", in_channels)
-        _check_positive_int("MSMOResidualBlock", "out_channels", out_channels)
+        check_positive_int("MSMOResidualBlock", "in_channels", in_channels)
+        check_positive_int("MSMOResidualBlock", "out_channels", out_channels)
         self.conv1 = Convolution(spatial_dims, in_channels, out_channels, kernel_size=3, act=_RELU, norm="batch")
         self.conv2 = Convolution(spatial_dims, out_channels, out_channels, kernel_size=3, act=None, norm="batch")
         self.shortcut = Convolution(spatial_dims, in_channels, out_channels, kernel_size=1, act=None, norm="batch")
@@ -109,9 +110,9 @@ class MSMOEncoder(nn.Module):
         self, spatial_dims: int = 2, in_channels: int = 3, features: Sequence[int] = (64, 128, 256, 512, 1024)
     ) -> None:
         super().__init__()
-        _check_spatial_dims("MSMOEncoder", spatial_dims)
-        _check_positive_int("MSMOEncoder", "in_channels", in_channels)
-        fea = _check_features("MSMOEncoder", features)
+        check_spatial_dims("MSMOEncoder", spatial_dims)
+        check_positive_int("MSMOEncoder", "in_channels", in_channels)
+        fea = check_features("MSMOEncoder", features)
         self.stem = MSMOResidualBlock(spatial_dims, in_channels, fea[0])
         self.downs = nn.ModuleList(
             nn.Sequential(
@@ -182,9 +183,9 @@ class MSMOHConvLSTMDecoder(nn.Module):
     ) -> None:
         super().__init__()
         name = "MSMOHConvLSTMDecoder"
-        _check_spatial_dims(name, spatial_dims)
-        _check_positive_int(name, "out_channels", out_channels)
-        fea = _check_features(name, features)
+        check_spatial_dims(name, spatial_dims)
+        check_positive_int(name, "out_channels", out_channels)
+        fea = check_features(name, features)
         if levels not in (4, 5) or isinstance(levels, bool):
             raise ValueError(f"{name}: levels must be 4 or 5, got {levels!r}.")
         if legacy_unused_msag1 and levels != 4:
@@ -329,7 +330,8 @@ class MSMONet(MultiLevelConsistencyNet):
             which the objects are decoded.
         decoder: ``"hconvlstm"`` (default; :class:`MSMOHConvLSTMDecoder`, the method) or ``"unet_msag"`` (the U-Net +
             MSAG decoder the public code trains, :class:`~monai_ext.networks.nets.MGCCDecoder`).
-        dim_mult: width multiplier; stage widths are ``16 * dim_mult * (1, 2, 4, 8, 16)``.
+        dim_mult: width multiplier (any positive number); stage widths are ``round(16 * dim_mult * (1, 2, 4, 8, 16))``:
+            64..1024 at the published 4, 8..128 at 0.5 (a CPU preset).
         kernel_size: odd depthwise kernel size of the ConvMixer layers.
         length: numbers of layers of the three ConvMixer blocks (three positive ints).
         hconvlstm_levels: 4 (default, the public topology) or 5; ``"hconvlstm"`` only.
@@ -339,6 +341,7 @@ class MSMONet(MultiLevelConsistencyNet):
             HConvLSTM, whose activation memory grows with the number of objects.
         checkpoint_main_decoder: also run the main decoder under activation checkpointing in training (the least
             memory; one more decoder forward per step), as :class:`MGCCNet`.
+        features: explicit widths of the five encoder stages (the ConvMixer width is the last); overrides `dim_mult`.
 
     The forward pass (taps, perturbations, optional checkpointing, eval path) and :meth:`parameter_count` are those of
     :class:`~monai_ext.networks.nets.multi_level_consistency.MultiLevelConsistencyNet`, shared with MGCC.
@@ -353,18 +356,18 @@ class MSMONet(MultiLevelConsistencyNet):
         in_channels: int = 3,
         out_channels: int = 1,
         decoder: str = "hconvlstm",
-        dim_mult: int = 4,
+        dim_mult: float = 4,
         kernel_size: int = 7,
         length: Sequence[int] = (3, 3, 3),
         hconvlstm_levels: int = 4,
         legacy_unused_msag1: bool = False,
         checkpoint_aux_decoders: bool = False,
         checkpoint_main_decoder: bool = False,
+        features: Optional[Sequence[int]] = None,
     ) -> None:
-        _check_spatial_dims("MSMONet", spatial_dims)
-        _check_positive_int("MSMONet", "in_channels", in_channels)
-        _check_positive_int("MSMONet", "out_channels", out_channels)
-        _check_positive_int("MSMONet", "dim_mult", dim_mult)
+        check_spatial_dims("MSMONet", spatial_dims)
+        check_positive_int("MSMONet", "in_channels", in_channels)
+        check_positive_int("MSMONet", "out_channels", out_channels)
         if decoder not in _DECODERS:
             raise ValueError(f"MSMONet: decoder must be one of {_DECODERS}, got {decoder!r}.")
         if decoder == "unet_msag" and (hconvlstm_levels != 4 or legacy_unused_msag1):
@@ -376,8 +379,8 @@ class MSMONet(MultiLevelConsistencyNet):
         if isinstance(length, str) or not isinstance(length, Sequence) or len(length) != 3:
             raise ValueError(f"MSMONet: length must be three positive ints (layers per ConvMixer), got {length!r}.")
         for n in length:
-            _check_positive_int("MSMONet", "each of length", n)
-        features = [16 * dim_mult * 2**i for i in range(5)]
+            check_positive_int("MSMONet", "each of length", n)
+        features = stage_widths("MSMONet", dim_mult, features)
 
         def make_decoder() -> nn.Module:
             if decoder == "unet_msag":
