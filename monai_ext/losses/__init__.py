@@ -13,6 +13,48 @@
 
 from __future__ import annotations
 
+from .adversarial import (
+    DiscriminatorOutputs,
+    feature_matching_l1_loss,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
+    logistic_discriminator_loss,
+    logistic_generator_loss,
+)
 from .bce_dice import USBCEDiceLoss
+from .gan_regularizers import USPathLengthRegularizer, r1_penalty
+from .inpainting import (
+    RECONSTRUCTION_MODES,
+    USGramStyleLoss,
+    USPerceptualL1Loss,
+    USReconstructionL1Loss,
+    composite_inpainting,
+    gram_matrix,
+)
+from .sabr_boundary import USSABRBoundaryLoss
+from .sabr_segmentation import DICE_ACTIVATIONS, USSABRSegLoss, label_to_one_hot
+from .segfix import USSegFixLoss, inverse_frequency_cross_entropy
 
-__all__ = ["USBCEDiceLoss"]
+__all__ = [
+    "DICE_ACTIVATIONS",
+    "DiscriminatorOutputs",
+    "RECONSTRUCTION_MODES",
+    "USBCEDiceLoss",
+    "USGramStyleLoss",
+    "USPathLengthRegularizer",
+    "USPerceptualL1Loss",
+    "USReconstructionL1Loss",
+    "USSABRBoundaryLoss",
+    "USSABRSegLoss",
+    "USSegFixLoss",
+    "composite_inpainting",
+    "feature_matching_l1_loss",
+    "gram_matrix",
+    "hinge_discriminator_loss",
+    "hinge_generator_loss",
+    "inverse_frequency_cross_entropy",
+    "label_to_one_hot",
+    "logistic_discriminator_loss",
+    "logistic_generator_loss",
+    "r1_penalty",
+]

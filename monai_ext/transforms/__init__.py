@@ -13,6 +13,17 @@
 
 from __future__ import annotations
 
+from .acoustic_shadow import (
+    ACOUSTIC_ANCHORS,
+    ACOUSTIC_PROBES,
+    USAcousticShadow,
+    USAcousticShadowResult,
+    USAcousticShadowSimulator,
+    acoustic_transmission,
+    estimate_sector_apex,
+    fov_from_intensity,
+    scan_coordinates,
+)
 from .image import LUMA_WEIGHTS, USImageChannels, USImageChannelsd, USImageChannelsD, USImageChannelsDict
 from .mask_export import USLabelToMask, USLabelToMaskd
 from .masks import (
@@ -27,9 +38,46 @@ from .masks import (
     mask_to_label_index,
     normalize_label_table,
 )
+from .mat_masks import MAT_MASK_PRESETS, USMatMaskPreset, mat_hole_mask
+from .segfix_targets import (
+    SEGFIX_DIRECTION_IGNORE,
+    SEGFIX_OFFSETS,
+    USSegFixTargets,
+    USSegFixTargetsd,
+    USSegFixTargetsD,
+    USSegFixTargetsDict,
+)
+from .shadow_imitation import (
+    SHADOW_LAYOUTS,
+    SHADOW_MODES,
+    USShadowImitation,
+    USShadowImitationd,
+    USShadowImitationD,
+    USShadowImitationDict,
+    load_shadow_mask_file,
+)
 
 __all__ = [
+    "ACOUSTIC_ANCHORS",
+    "ACOUSTIC_PROBES",
     "LUMA_WEIGHTS",
+    "MAT_MASK_PRESETS",
+    "SEGFIX_DIRECTION_IGNORE",
+    "SEGFIX_OFFSETS",
+    "SHADOW_LAYOUTS",
+    "SHADOW_MODES",
+    "USAcousticShadow",
+    "USAcousticShadowResult",
+    "USAcousticShadowSimulator",
+    "USMatMaskPreset",
+    "USSegFixTargets",
+    "USSegFixTargetsD",
+    "USSegFixTargetsDict",
+    "USSegFixTargetsd",
+    "USShadowImitation",
+    "USShadowImitationD",
+    "USShadowImitationDict",
+    "USShadowImitationd",
     "LabelTable",
     "MASK_MODES",
     "USImageChannels",
@@ -42,8 +90,14 @@ __all__ = [
     "USMaskToLabelD",
     "USMaskToLabelDict",
     "USMaskToLabeld",
+    "acoustic_transmission",
     "channels_of_pil_mode",
+    "estimate_sector_apex",
+    "fov_from_intensity",
     "label_index_to_channels",
+    "load_shadow_mask_file",
     "mask_to_label_index",
+    "mat_hole_mask",
     "normalize_label_table",
+    "scan_coordinates",
 ]
