@@ -16,6 +16,7 @@ Commands import their implementation lazily so that `--help` stays fast (`import
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 
@@ -96,12 +97,46 @@ def _key_values(items: Sequence[str] | None, option: str, parse_json: bool) -> d
     return out
 
 
+def _byte_size(text: str) -> int:
+    """A byte count such as ``1073741824``, ``512M`` or ``4GiB`` (K, M, G, T are powers of 1024)."""
+    match = re.fullmatch(r"\s*([0-9]+)\s*(?:([KMGT])(?:I?B)?|B)?\s*", text, flags=re.IGNORECASE)
+    if not match or int(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive byte count such as 512M or 2G, got {text!r}")
+    scale = 1024 ** (" KMGT".index(match.group(2).upper()) if match.group(2) else 0)
+    return int(match.group(1)) * scale
+
+
 def _cmd_serve_dicomweb(args: argparse.Namespace) -> int:
     import logging
 
-    from monai_ext.services import USRetryPolicy, serve_dicomweb
+    from monai_ext.services import (
+        USRetryPolicy,
+        USSecretRedactor,
+        build_dicomweb_auth,
+        serve_dicomweb,
+        split_url_credentials,
+    )
 
+    _, user, password = split_url_credentials(args.url)
+    if user is not None or password is not None:
+        shown = USSecretRedactor().redact(args.url)
+        raise ValueError(
+            f"--url {shown!r} holds credentials: command lines are visible to other users (ps) and kept in shell "
+            f"histories. Give --username {user or 'USER'} and the password with --password-env VAR or "
+            "--password-file FILE instead."
+        )
+    auth = build_dicomweb_auth(
+        args.auth,
+        username=args.username,
+        password_env=args.password_env,
+        password_file=args.password_file,
+        token_env=args.token_env,
+        token_file=args.token_file,
+    )
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    redactor = USSecretRedactor(auth.secrets if auth is not None else ())
+    for handler in logging.getLogger().handlers:  # also records of other libraries, whatever they print
+        handler.addFilter(redactor)
     summary = serve_dicomweb(
         args.bundle,
         args.url,
@@ -112,14 +147,23 @@ def _cmd_serve_dicomweb(args: argparse.Namespace) -> int:
         study_filters=_key_values(args.filter, "--filter", parse_json=False),
         overrides=_key_values(args.override, "--override", parse_json=True),
         work_dir=args.work_dir,
+        settle_seconds=args.settle_seconds,
+        max_study_bytes=args.max_study_bytes,
         retry=USRetryPolicy(max_retries=args.max_retries),
         timeout=(10.0, args.timeout),
+        deadline=args.request_deadline,
+        auth=auth,
+        ca_bundle=args.ca_bundle,
+        max_instance_bytes=args.max_instance_bytes,
+        max_json_bytes=args.max_json_bytes,
     )
     if args.once:
         print(
             f"{summary.found} US studies: {len(summary.processed)} processed, {len(summary.skipped)} skipped, "
             f"{len(summary.failed)} failed, {len(summary.stored)} instances stored"
             + (", PACS unavailable" if summary.pacs_unavailable else "")
+            + (", study search failed" if summary.search_failed else "")
+            + (f", {len(summary.waiting)} still receiving instances" if summary.waiting else "")
         )
         return 0 if summary.ok else 1
     return 0
@@ -195,22 +239,61 @@ def build_parser() -> argparse.ArgumentParser:
         help="poll a DICOMweb PACS for ultrasound studies, segment them with a bundle, store SR/SEG back",
         description="Hospital pipeline: QIDO-RS finds US studies, WADO-RS retrieves their instances, the bundle "
         "segments them (SR contours for clips, SEG for single frames) and STOW-RS stores the results in the same "
-        "study. Each study is processed once (sqlite state + detection of existing results); failures are "
-        "recorded and retried a bounded number of times; requests are retried with exponential backoff; "
-        "SIGINT/SIGTERM stop after the current study.",
+        "study. Each study is processed once its instance count has settled, and again for instances added later "
+        "(sqlite state + detection of existing results); a store counts only when the PACS confirms every instance; "
+        "failures are recorded and retried a bounded number of times; requests are retried with exponential "
+        "backoff, bounded in size and time, never follow redirects; SIGINT/SIGTERM stop at once. Secrets are read "
+        "from environment variables or files, never from the command line.",
     )
     p.add_argument("--bundle", required=True, help="bundle folder (configs/inference.json, models/model.pt)")
-    p.add_argument("--url", required=True, help="DICOMweb root, e.g. http://127.0.0.1:8042/dicom-web")
+    p.add_argument(
+        "--url", required=True, help="DICOMweb root, e.g. https://pacs.example.org/dicom-web (no credentials)"
+    )
     p.add_argument("--poll-interval", type=float, default=30.0, help="seconds between polls (default 30)")
     p.add_argument(
-        "--state", default="dicomweb_state.sqlite", help="sqlite state file (default ./dicomweb_state.sqlite)"
+        "--state",
+        default="dicomweb_state.sqlite",
+        help="sqlite state file, created mode 600 (default ./dicomweb_state.sqlite)",
     )
     p.add_argument("--once", action="store_true", help="process what is there and exit (exit code 1 on any failure)")
     p.add_argument("--max-attempts", type=int, default=3, help="attempts per study before giving up (default 3)")
     p.add_argument(
         "--max-retries", type=int, default=6, help="retries of one HTTP request, backoff 0.5 s doubling (default 6)"
     )
-    p.add_argument("--timeout", type=float, default=300.0, help="HTTP read timeout in seconds (default 300)")
+    p.add_argument(
+        "--timeout", type=float, default=300.0, help="HTTP read timeout per socket read, seconds (default 300)"
+    )
+    p.add_argument(
+        "--request-deadline", type=float, default=900.0,
+        help="wall-clock seconds one HTTP request may take, answer included (default 900)",
+    )
+    p.add_argument(
+        "--settle-seconds", type=float, default=60.0,
+        help="process a study once its instance count has not changed for this long (default 60)",
+    )
+    p.add_argument("--max-instance-bytes", type=_byte_size, default="1G", help="largest WADO-RS instance (default 1G)")
+    p.add_argument(
+        "--max-study-bytes", type=_byte_size, default="4G", help="most bytes retrieved per study (default 4G)"
+    )
+    p.add_argument(
+        "--max-json-bytes", type=_byte_size, default="32M", help="largest QIDO-RS / STOW-RS JSON answer (default 32M)"
+    )
+    auth = p.add_argument_group("authentication and TLS (secrets only from environment variables or files)")
+    auth.add_argument(
+        "--auth", choices=["none", "basic", "bearer"], default=None,
+        help="HTTP authentication (default: basic with --username, bearer with --token-*, else none)",
+    )
+    auth.add_argument("--username", default=None, help="basic-auth user")
+    secret = auth.add_mutually_exclusive_group()
+    secret.add_argument("--password-env", metavar="VAR", default=None, help="environment variable holding the password")
+    secret.add_argument("--password-file", metavar="FILE", default=None, help="file holding the password (mode 600)")
+    token = auth.add_mutually_exclusive_group()
+    token.add_argument("--token-env", metavar="VAR", default=None, help="environment variable holding the bearer token")
+    token.add_argument("--token-file", metavar="FILE", default=None, help="file holding the bearer token (mode 600)")
+    auth.add_argument(
+        "--ca-bundle", metavar="PATH", default=None,
+        help="PEM file of the CA that signed the PACS's certificate (verification is always on)",
+    )
     p.add_argument(
         "--filter",
         action="append",
@@ -221,9 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--override",
         action="append",
         metavar="KEY=VALUE",
-        help="bundle config override, value parsed as JSON when it can be (repeatable)",
+        help="bundle config override, value parsed as JSON when it can be (repeatable). Operator input only: "
+        "configs are code (MONAI evaluates $ expressions and imports any _target_)",
     )
-    p.add_argument("--work-dir", default=None, help="parent folder of the per-study temporary folders")
+    p.add_argument(
+        "--work-dir", default=None, help="existing, writable parent folder of the per-study temporary folders"
+    )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level")
     p.set_defaults(func=_cmd_serve_dicomweb)
     return parser

@@ -8,44 +8,60 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""A small DICOMweb client (QIDO-RS, WADO-RS, STOW-RS) on plain ``requests``, with retries and multipart handling.
+"""A small DICOMweb client (QIDO-RS, WADO-RS, STOW-RS) for a PACS that may misbehave.
 
-Only what the hospital pipeline needs (spec ultrasound-dicom.md §8): search studies / series / instances, retrieve
-one instance as stored (``transfer-syntax=*``, so JPEG clips are not transcoded), and store files. Every request is
-retried with exponential backoff on connection errors, timeouts and transient statuses (408, 429, 500, 502, 503,
-504; ``Retry-After`` is honoured up to the backoff cap), so a PACS that restarts for a few seconds loses nothing.
-When the retries are exhausted :class:`USPacsUnavailableError` is raised; any other failure (4xx, a malformed
-answer, instances the server refused) raises :class:`USDicomWebError`.
+Only what the hospital pipeline needs: search studies / series / instances, retrieve one instance as stored
+(``transfer-syntax=*``, so JPEG clips are not transcoded) straight to disk, and store files. The transport
+(:mod:`monai_ext.services.dicomweb_transport`) retries, bounds every answer in size and every request in time,
+and never follows a redirect; credentials come from :mod:`monai_ext.services.dicomweb_auth`.
 
-``multipart/related`` bodies (WADO-RS answers, STOW-RS requests) are built and split here in a few lines (RFC 2046
-delimiters, the boundary read with :mod:`email`'s header parser) because no installed library does it.
+What the PACS answers is checked before it is used:
+
+- UIDs that go into a URL (from QIDO answers or the caller) must be valid DICOM UIDs (PS3.5 9.1: digits and dots,
+  no empty component, no leading zero, at most 64 characters), and every path segment is percent-encoded, so a
+  ``/``, ``..``, ``?`` or ``#`` in a hostile answer cannot move the request elsewhere. A bad UID raises
+  :class:`USInvalidUidError` before any request is sent for it.
+- QIDO answers must be JSON lists of datasets, within ``max_json_bytes`` (JSON nested too deep is refused too).
+- A WADO-RS answer must be a single-part multipart of at most ``max_instance_bytes`` holding a DICOM file whose
+  SOPInstanceUID is the one asked for.
+- A STOW-RS store succeeds only when the answer's ReferencedSOPSequence lists every instance sent and its
+  FailedSOPSequence is empty; an empty, ``{}``, HTML or partial answer fails (nothing may be lost silently).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
+import tempfile
 import threading
-import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from email.message import Message
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+import pydicom
 import requests
 
+from .dicomweb_auth import USDicomWebAuth, USSecretRedactor
+from .dicomweb_multipart import USMultipartSplitter, write_multipart_related
+from .dicomweb_transport import USDicomWebError, USDicomWebTransport, USHttpAnswer, USRetryPolicy
+
 __all__ = [
+    "DEFAULT_MAX_INSTANCE_BYTES",
+    "DEFAULT_MAX_JSON_BYTES",
     "USDicomWebClient",
-    "USDicomWebError",
-    "USPacsUnavailableError",
-    "USRetryPolicy",
+    "USInvalidUidError",
+    "check_dicom_uid",
     "dicom_json_value",
-    "encode_multipart_related",
-    "parse_multipart_related",
 ]
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_INSTANCE_BYTES = 1 << 30
+"""Default limit of one WADO-RS answer (1 GiB: a long uncompressed RGB clip)."""
+DEFAULT_MAX_JSON_BYTES = 32 << 20
+"""Default limit of one QIDO-RS or STOW-RS JSON answer (32 MiB: tens of thousands of studies)."""
 
 _DICOM_JSON = "application/dicom+json"
 # "transfer-syntax=*": the instance exactly as stored (Orthanc otherwise transcodes to Explicit VR Little Endian).
@@ -53,6 +69,7 @@ _WADO_INSTANCE_ACCEPT = 'multipart/related; type="application/dicom"; transfer-s
 _REFERENCED_SOP_SEQUENCE = "00081199"
 _FAILED_SOP_SEQUENCE = "00081198"
 _FAILURE_REASON = "00081197"
+_WARNING_REASON = "00081196"
 _REFERENCED_SOP_INSTANCE_UID = "00081155"
 _KEYWORD_TAGS = {
     "StudyInstanceUID": "0020000D",
@@ -64,157 +81,91 @@ _KEYWORD_TAGS = {
     "Manufacturer": "00080070",
     "SeriesDescription": "0008103E",
     "NumberOfFrames": "00280008",
+    "NumberOfStudyRelatedInstances": "00201208",
 }
+_UID = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*")
+_JSON_RECURSION_MESSAGE = "JSON nested too deeply"
 
 
-class USDicomWebError(RuntimeError):
-    """A DICOMweb request failed for good (client error, malformed answer, refused instances).
+class USInvalidUidError(USDicomWebError):
+    """A UID (from a PACS answer or the caller) is not a valid DICOM UID; no request was sent for it.
 
     Attributes:
-        status: the HTTP status code, when there was an answer.
-        url: the request URL.
+        attribute: the attribute that held it (e.g. ``"StudyInstanceUID"``).
+        shown: ``repr`` of the value, shortened to 100 characters (safe to log: no line breaks).
     """
 
-    def __init__(self, message: str, *, status: int | None = None, url: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.url = url
+    def __init__(self, attribute: str, value: Any) -> None:
+        text = value if isinstance(value, str) else repr(value)
+        self.attribute = attribute
+        self.shown = repr(text[:100] + ("..." if len(text) > 100 else "")) if isinstance(value, str) else text[:100]
+        super().__init__(
+            f"{attribute} {self.shown} from the PACS is not a valid DICOM UID (1 to 64 characters of digits and dots, "
+            "no empty component, no leading zero): no request is sent for it. Correct it on the PACS, or keep the "
+            "study out of the search with --filter."
+        )
 
 
-class USPacsUnavailableError(USDicomWebError):
-    """The PACS could not be reached (connection errors, timeouts or 5xx answers) after every retry."""
+def check_dicom_uid(value: Any, attribute: str = "UID") -> str:
+    """``value`` when it is a valid DICOM UID (PS3.5 9.1), else :class:`USInvalidUidError`."""
+    if not isinstance(value, str) or len(value) > 64 or not _UID.fullmatch(value):
+        raise USInvalidUidError(attribute, value)
+    return value
 
 
-@dataclass(frozen=True)
-class USRetryPolicy:
-    """Retries of one DICOMweb request.
-
-    The k-th retry (k = 0, 1, ...) waits ``min(backoff * 2**k, max_backoff)`` seconds, so the defaults wait
-    0.5 + 1 + 2 + 4 + 8 + 16 = 31.5 s in total before giving up.
-
-    Args:
-        max_retries: retries after the first attempt (0 = no retry).
-        backoff: first wait in seconds.
-        max_backoff: cap of one wait (also of a server's ``Retry-After``).
-        statuses: HTTP statuses treated as transient.
-    """
-
-    max_retries: int = 6
-    backoff: float = 0.5
-    max_backoff: float = 30.0
-    statuses: tuple[int, ...] = (408, 429, 500, 502, 503, 504)
-
-    def __post_init__(self) -> None:
-        if int(self.max_retries) != self.max_retries or self.max_retries < 0:
-            raise ValueError(f"max_retries must be a non-negative integer, got {self.max_retries!r}.")
-        if self.backoff < 0 or self.max_backoff < 0:
-            raise ValueError(f"backoff and max_backoff must be >= 0, got {self.backoff!r}, {self.max_backoff!r}.")
-
-    def delay(self, retry: int) -> float:
-        """Seconds to wait before retry number ``retry`` (0-based)."""
-        return float(min(self.backoff * (2**retry), self.max_backoff))
-
-
-def dicom_json_value(item: Mapping[str, Any], key: str, default: Any = None) -> Any:
-    """First value of an attribute of a DICOM JSON dataset (PS3.18 F.2), or ``default`` when absent or empty.
+def dicom_json_value(item: Any, key: str, default: Any = None) -> Any:
+    """First value of an attribute of a DICOM JSON dataset (PS3.18 F.2), or ``default`` when absent, empty or
+    malformed (a hostile answer may hold anything).
 
     Args:
         item: one dataset of a QIDO-RS answer.
         key: a keyword known to this module (e.g. ``"StudyInstanceUID"``) or an 8-digit hex tag (``"0020000D"``).
     """
-    tag = _KEYWORD_TAGS.get(key, key).upper()
-    values = (item.get(tag) or {}).get("Value") or []
-    return values[0] if values else default
+    if not isinstance(item, Mapping):
+        return default
+    element = item.get(_KEYWORD_TAGS.get(key, key).upper())
+    values = element.get("Value") if isinstance(element, Mapping) else None
+    return values[0] if isinstance(values, list) and values else default
 
 
-def _content_type_params(content_type: str) -> tuple[str, dict[str, str]]:
-    # email's header parser handles quoting and parameter case, which hand-splitting on ";" gets wrong.
-    msg = Message()
-    msg["content-type"] = content_type
-    params = {k.lower(): v for k, v in msg.get_params()[1:]}
-    return msg.get_content_type(), params
+class _InstanceSink:
+    """A WADO-RS answer streamed to ``path``: exactly one multipart part, written as it arrives."""
 
+    def __init__(self, content_type: str, path: Path) -> None:
+        self.path = path
+        self._splitter = USMultipartSplitter(content_type, self._open, max_parts=1)
 
-def parse_multipart_related(body: bytes, content_type: str) -> list[tuple[dict[str, str], bytes]]:
-    """Split a ``multipart/related`` body into its parts.
+    def _open(self, index: int, headers: dict[str, str]) -> BinaryIO:
+        return open(self.path, "wb")
 
-    Args:
-        body: the raw HTTP body.
-        content_type: the HTTP ``Content-Type`` header of the body (holds the boundary).
+    def write(self, data: bytes) -> None:
+        self._splitter.write(data)
 
-    Returns:
-        ``(headers, content)`` per part, header names lower-cased.
+    def close(self) -> list[dict[str, str]]:
+        return self._splitter.close()
 
-    Raises:
-        USDicomWebError: when the content type is not multipart or the body is truncated or malformed.
-    """
-    mime, params = _content_type_params(content_type)
-    boundary = params.get("boundary")
-    if not mime.startswith("multipart/") or not boundary:
-        raise USDicomWebError(f"expected a multipart answer with a boundary, got Content-Type {content_type!r}.")
-    delimiter = b"--" + boundary.encode("latin-1")
-    pos = body.find(delimiter)
-    if pos < 0:
-        raise USDicomWebError("multipart body does not contain its boundary.")
-    parts: list[tuple[dict[str, str], bytes]] = []
-    while True:
-        pos += len(delimiter)
-        if body[pos : pos + 2] == b"--":  # close delimiter
-            return parts
-        line_end = body.find(b"\r\n", pos)  # skip transport padding after the delimiter
-        end = body.find(b"\r\n" + delimiter, line_end)
-        if line_end < 0 or end < 0:
-            raise USDicomWebError(f"multipart body is truncated after {len(parts)} part(s).")
-        part = body[line_end + 2 : end]
-        if part.startswith(b"\r\n"):  # a part without headers
-            head, content = b"", part[2:]
-        else:
-            head, sep, content = part.partition(b"\r\n\r\n")
-            if not sep:
-                raise USDicomWebError(f"multipart part {len(parts) + 1} has no header/body separator.")
-        headers = {}
-        for line in head.decode("latin-1").split("\r\n"):
-            name, colon, value = line.partition(":")
-            if colon:
-                headers[name.strip().lower()] = value.strip()
-        parts.append((headers, content))
-        pos = end + 2
-
-
-def encode_multipart_related(
-    contents: Iterable[bytes], part_type: str = "application/dicom"
-) -> tuple[bytes, str]:
-    """Build a ``multipart/related`` body (for STOW-RS).
-
-    Args:
-        contents: the payload of each part.
-        part_type: the media type of every part.
-
-    Returns:
-        the body and the matching ``Content-Type`` header value.
-    """
-    contents = list(contents)
-    boundary = uuid.uuid4().hex
-    while any(boundary.encode() in c for c in contents):  # practically never; keeps the body unambiguous
-        boundary = uuid.uuid4().hex
-    chunks = []
-    for c in contents:
-        chunks += [b"--", boundary.encode(), b"\r\nContent-Type: ", part_type.encode(), b"\r\n\r\n", c, b"\r\n"]
-    chunks += [b"--", boundary.encode(), b"--\r\n"]
-    return b"".join(chunks), f'multipart/related; type="{part_type}"; boundary={boundary}'
+    def discard(self) -> None:
+        self._splitter.discard()
+        self.path.unlink(missing_ok=True)
 
 
 class USDicomWebClient:
-    """QIDO-RS / WADO-RS / STOW-RS client with retries (see the module docstring).
+    """QIDO-RS / WADO-RS / STOW-RS client (see the module docstring).
 
     Args:
-        url: DICOMweb root, e.g. ``http://127.0.0.1:8042/dicom-web``.
+        url: DICOMweb root, e.g. ``https://pacs.example.org/dicom-web`` (credentials in it are split off and
+            used as basic authentication).
         retry: retry policy of every request.
-        timeout: ``requests`` timeout: seconds, or ``(connect, read)``.
-        stop_event: when set, backoff waits end at once and the request gives up with
+        timeout: ``requests`` timeout: seconds, or ``(connect, read)``; per socket operation.
+        stop_event: when set, a running request and any backoff wait end at once with
             :class:`USPacsUnavailableError` (used for a clean shutdown).
-        session: a ``requests.Session`` to use (e.g. with authentication); a new one by default.
-        headers: extra headers sent with every request (e.g. an ``Authorization`` token).
+        session: a ``requests.Session`` to use; a new one by default.
+        headers: extra headers sent with every request.
+        auth: basic or bearer authentication (:class:`~monai_ext.services.dicomweb_auth.USDicomWebAuth`).
+        ca_bundle: CA certificates to verify the PACS with (TLS verification is always on).
+        deadline: wall-clock seconds of one request attempt.
+        max_instance_bytes: the most bytes of one WADO-RS answer.
+        max_json_bytes: the most bytes of one QIDO-RS or STOW-RS answer.
 
     Example::
 
@@ -231,86 +182,85 @@ class USDicomWebClient:
         stop_event: threading.Event | None = None,
         session: requests.Session | None = None,
         headers: Mapping[str, str] | None = None,
+        auth: USDicomWebAuth | None = None,
+        ca_bundle: str | os.PathLike | None = None,
+        deadline: float = 900.0,
+        max_instance_bytes: int = DEFAULT_MAX_INSTANCE_BYTES,
+        max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
     ) -> None:
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise ValueError(f"DICOMweb url must start with http:// or https://, got {url!r}.")
-        self.url = url.rstrip("/")
-        self.retry = retry or USRetryPolicy()
-        self.timeout = timeout
-        self.stop_event = stop_event or threading.Event()
-        self.session = session or requests.Session()
-        self.headers = dict(headers or {})
+        for name, value in (("max_instance_bytes", max_instance_bytes), ("max_json_bytes", max_json_bytes)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive number of bytes, got {value!r}.")
+        self.transport = USDicomWebTransport(
+            url, auth=auth, ca_bundle=ca_bundle, retry=retry, timeout=timeout, deadline=deadline,
+            stop_event=stop_event, session=session, headers=headers,
+        )
+        self.url = self.transport.url
+        self.retry = self.transport.retry
+        self.stop_event = self.transport.stop_event
+        self.max_instance_bytes = max_instance_bytes
+        self.max_json_bytes = max_json_bytes
 
-    # -- transport -------------------------------------------------------------------------------------------
-    def _request(self, method: str, path: str, ok_statuses: Sequence[int] = (), **kwargs: Any) -> requests.Response:
-        url = f"{self.url}/{path.lstrip('/')}"
-        headers = {**self.headers, **kwargs.pop("headers", {})}
-        for attempt in range(self.retry.max_retries + 1):
-            wait, problem = None, ""
-            try:
-                resp = self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
-            except (requests.ConnectionError, requests.Timeout) as e:
-                problem = f"{type(e).__name__}: {e}"
-            else:
-                if resp.status_code not in self.retry.statuses:
-                    if resp.status_code >= 400 and resp.status_code not in ok_statuses:
-                        raise USDicomWebError(
-                            f"{method} {url} failed with HTTP {resp.status_code}: {resp.text[:300]!r}",
-                            status=resp.status_code,
-                            url=url,
-                        )
-                    return resp
-                problem = f"HTTP {resp.status_code}"
-                retry_after = resp.headers.get("Retry-After", "")
-                if retry_after.strip().isdigit():
-                    wait = min(float(retry_after), self.retry.max_backoff)
-            if attempt == self.retry.max_retries:
-                break
-            wait = self.retry.delay(attempt) if wait is None else wait
-            logger.warning(
-                "%s %s: %s; retry %d/%d in %.1f s", method, url, problem, attempt + 1, self.retry.max_retries, wait
-            )
-            if self.stop_event.wait(wait):
-                raise USPacsUnavailableError(
-                    f"{method} {url}: shutdown requested while retrying ({problem}).", url=url
-                )
-        raise USPacsUnavailableError(
-            f"{method} {url}: PACS unavailable after {self.retry.max_retries + 1} attempt(s) ({problem}).", url=url
+    @property
+    def redactor(self) -> USSecretRedactor:
+        """Hides this client's credentials (a :class:`logging.Filter` too)."""
+        return self.transport.redactor
+
+    def redact(self, text: str) -> str:
+        """``text`` with this client's credentials replaced by ``***``."""
+        return self.transport.redact(text)
+
+    # -- JSON answers ----------------------------------------------------------------------------------------
+    def _decode_json(self, answer: USHttpAnswer, what: str) -> Any:
+        body = answer.content or b""
+        if answer.status == 204 or not body.strip():
+            return None
+        try:
+            return json.loads(body)
+        except RecursionError:
+            problem = _JSON_RECURSION_MESSAGE
+        except ValueError as e:  # also UnicodeDecodeError and ints over Python's digit limit
+            problem = str(e)[:200]
+        ctype = answer.headers.get("Content-Type", "")
+        raise USDicomWebError(
+            self.redact(f"{what} {answer.url} did not answer DICOM JSON (Content-Type {ctype[:80]!r}, {problem}; "
+                        f"the answer starts {body[:80]!r})."),
+            status=answer.status,
+            url=answer.url,
         )
 
-    def _qido(self, path: str, filters: Mapping[str, Any] | None, includefields: Sequence[str]) -> list[dict]:
+    def _qido(self, segments: Sequence[str], filters: Mapping[str, Any] | None, includefields: Sequence[str]) -> list:
         params: list[tuple[str, str]] = [(k, str(v)) for k, v in (filters or {}).items()]
         params += [("includefield", _KEYWORD_TAGS.get(f, f)) for f in includefields]
-        resp = self._request("GET", path, params=params, headers={"Accept": _DICOM_JSON})
-        if resp.status_code == 204 or not resp.content.strip():
+        answer = self.transport.request(
+            "GET", segments, params=params, headers={"Accept": _DICOM_JSON}, max_bytes=self.max_json_bytes,
+            limit_hint="--max-json-bytes",
+        )
+        items = self._decode_json(answer, "QIDO-RS")
+        if items is None:
             return []
-        try:
-            answer = resp.json()
-        except ValueError as e:
-            raise USDicomWebError(f"QIDO-RS {resp.url} did not answer JSON: {e}", url=resp.url) from e
-        if not isinstance(answer, list):
-            raise USDicomWebError(
-                f"QIDO-RS {resp.url} answered {type(answer).__name__}, expected a list.", url=resp.url
-            )
-        return answer
+        if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+            kind = type(items).__name__ if not isinstance(items, list) else "a list holding non-datasets"
+            raise USDicomWebError(f"QIDO-RS {answer.url} answered {kind}, expected a list of DICOM JSON datasets.",
+                                  url=answer.url)
+        return items
 
     # -- QIDO-RS ---------------------------------------------------------------------------------------------
-    def search_studies(
-        self, filters: Mapping[str, Any] | None = None, includefields: Sequence[str] = ()
-    ) -> list[dict]:
+    def search_studies(self, filters: Mapping[str, Any] | None = None, includefields: Sequence[str] = ()) -> list[dict]:
         """QIDO-RS ``GET /studies``: DICOM JSON datasets of the matching studies.
 
         Args:
             filters: query parameters, e.g. ``{"ModalitiesInStudy": "US", "StudyDate": "20260101-"}``.
             includefields: extra attributes to return (keywords of this module or hex tags).
         """
-        return self._qido("studies", filters, includefields)
+        return self._qido(["studies"], filters, includefields)
 
     def search_series(
         self, study_uid: str, filters: Mapping[str, Any] | None = None, includefields: Sequence[str] = ()
     ) -> list[dict]:
         """QIDO-RS ``GET /studies/{study}/series``."""
-        return self._qido(f"studies/{study_uid}/series", filters, includefields)
+        return self._qido(["studies", check_dicom_uid(study_uid, "StudyInstanceUID"), "series"], filters,
+                          includefields)
 
     def search_instances(
         self,
@@ -320,85 +270,173 @@ class USDicomWebClient:
         includefields: Sequence[str] = (),
     ) -> list[dict]:
         """QIDO-RS ``GET /studies/{study}[/series/{series}]/instances``."""
-        path = f"studies/{study_uid}" + (f"/series/{series_uid}" if series_uid else "") + "/instances"
-        return self._qido(path, filters, includefields)
+        segments = ["studies", check_dicom_uid(study_uid, "StudyInstanceUID")]
+        if series_uid is not None:
+            segments += ["series", check_dicom_uid(series_uid, "SeriesInstanceUID")]
+        return self._qido([*segments, "instances"], filters, includefields)
 
     # -- WADO-RS ---------------------------------------------------------------------------------------------
     def retrieve_instance(
-        self, study_uid: str, series_uid: str, sop_instance_uid: str, out_path: str | os.PathLike
+        self,
+        study_uid: str,
+        series_uid: str,
+        sop_instance_uid: str,
+        out_path: str | os.PathLike,
+        *,
+        max_bytes: int | None = None,
     ) -> Path:
-        """WADO-RS: save one instance, as stored by the PACS, to ``out_path``.
+        """WADO-RS: stream one instance, as stored by the PACS, to ``out_path`` (written under a temporary name in
+        the same folder and renamed once complete and checked).
+
+        Args:
+            study_uid, series_uid, sop_instance_uid: the instance.
+            out_path: where to save it.
+            max_bytes: the most answer bytes (default ``max_instance_bytes``).
 
         Raises:
-            USDicomWebError: when the answer does not hold exactly one DICOM part.
+            USInvalidUidError: a UID is invalid (nothing was requested).
+            USAnswerTooLargeError: the answer is over ``max_bytes``.
+            USDicomWebError: the answer is not one DICOM part of the instance asked for.
         """
-        path = f"studies/{study_uid}/series/{series_uid}/instances/{sop_instance_uid}"
-        resp = self._request("GET", path, headers={"Accept": _WADO_INSTANCE_ACCEPT})
-        parts = parse_multipart_related(resp.content, resp.headers.get("Content-Type", ""))
-        if len(parts) != 1:
-            raise USDicomWebError(f"WADO-RS {resp.url} returned {len(parts)} parts, expected 1.", url=resp.url)
-        headers, content = parts[0]
-        if content[128:132] != b"DICM":
-            raise USDicomWebError(
-                f"WADO-RS {resp.url} part ({headers.get('content-type', 'no content type')}) is not a DICOM file.",
-                url=resp.url,
-            )
+        segments = [
+            "studies", check_dicom_uid(study_uid, "StudyInstanceUID"),
+            "series", check_dicom_uid(series_uid, "SeriesInstanceUID"),
+            "instances", check_dicom_uid(sop_instance_uid, "SOPInstanceUID"),
+        ]
         out = Path(out_path)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(content)
+        partial = out.with_name(out.name + ".partial")
+        url = self.transport.url_for(segments)
+        try:
+            answer = self.transport.request(
+                "GET", segments, headers={"Accept": _WADO_INSTANCE_ACCEPT},
+                max_bytes=max_bytes or self.max_instance_bytes, limit_hint="--max-instance-bytes",
+                sink_factory=lambda headers: _InstanceSink(headers.get("Content-Type", ""), partial),
+            )
+        except USDicomWebError as e:
+            if type(e) is USDicomWebError and e.url is None:  # the multipart parser's message: name the request
+                raise USDicomWebError(f"WADO-RS {url}: {e}", url=url) from None
+            raise
+        try:
+            parts = answer.result
+            if len(parts) != 1:
+                raise USDicomWebError(f"WADO-RS {url} returned {len(parts)} parts, expected 1.", url=url)
+            with open(partial, "rb") as f:
+                magic = f.read(132)[128:]
+            if magic != b"DICM":
+                raise USDicomWebError(
+                    f"WADO-RS {url} part ({parts[0].get('content-type', 'no content type')[:80]}) is not a DICOM file.",
+                    url=url,
+                )
+            try:
+                ds = pydicom.dcmread(partial, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
+                got = ds.get("SOPInstanceUID")
+            except Exception as e:  # any parse failure of a hostile file
+                raise USDicomWebError(f"WADO-RS {url} returned an unreadable DICOM file ({type(e).__name__}).",
+                                      url=url) from None
+            if str(got) != sop_instance_uid:
+                raise USDicomWebError(
+                    f"WADO-RS {url} returned instance {str(got)[:80]!r}, not the {sop_instance_uid!r} asked for.",
+                    url=url,
+                )
+            partial.replace(out)
+        finally:
+            partial.unlink(missing_ok=True)
         return out
 
     # -- STOW-RS ---------------------------------------------------------------------------------------------
-    def store_instances(self, files: Sequence[str | os.PathLike], study_uid: str | None = None) -> list[str]:
-        """STOW-RS: store DICOM files in one request (``POST /studies[/{study}]``).
+    def store_instances(
+        self,
+        files: Sequence[str | os.PathLike],
+        study_uid: str | None = None,
+        work_dir: str | os.PathLike | None = None,
+    ) -> list[str]:
+        """STOW-RS: store DICOM files in one request (``POST /studies[/{study}]``), the body built on disk.
 
         Args:
             files: DICOM Part 10 files.
             study_uid: when given, the server checks every instance belongs to this study.
+            work_dir: folder of the temporary request body (system default when None).
 
         Returns:
-            the SOP Instance UIDs the server reports as stored.
+            the SOP Instance UIDs stored, all confirmed by the server.
 
         Raises:
             FileNotFoundError: when a file is missing.
-            USDicomWebError: when the server refused any instance (its failure reasons in the message).
+            USDicomWebError: when the server refused any instance or did not confirm every one of them (its
+                failure reasons in the message).
         """
         files = [Path(f) for f in files]
         if not files:
             return []
+        sent = []
         for f in files:
             if not f.is_file():
                 raise FileNotFoundError(f"STOW-RS: file {f} does not exist.")
-        body, content_type = encode_multipart_related(f.read_bytes() for f in files)
-        path = "studies" + (f"/{study_uid}" if study_uid else "")
-        # 409 = every instance refused: its body lists the reasons, reported below like a partial failure (202)
-        resp = self._request(
-            "POST", path, ok_statuses=(409,), data=body, headers={"Content-Type": content_type, "Accept": _DICOM_JSON}
-        )
-        try:
-            answer = resp.json() if resp.content.strip() else {}
-        except ValueError:
-            answer = {}
-        stored = [
-            dicom_json_value(item, _REFERENCED_SOP_INSTANCE_UID)
-            for item in (answer.get(_REFERENCED_SOP_SEQUENCE) or {}).get("Value", [])
-        ]
-        failed = (answer.get(_FAILED_SOP_SEQUENCE) or {}).get("Value", [])
-        if failed or resp.status_code in (202, 409):
-            reasons = []
-            for item in failed:
-                code = dicom_json_value(item, _FAILURE_REASON)
-                code = f"0x{code:04X}" if isinstance(code, int) else str(code)  # e.g. 0x0110 processing failure
-                reasons.append(f"{dicom_json_value(item, _REFERENCED_SOP_INSTANCE_UID)}: failure reason {code}")
-            refused = len(failed) or (len(files) if resp.status_code == 409 else len(files) - len(stored))
-            details = "; ".join(reasons) or f"HTTP {resp.status_code} without failure details"
-            raise USDicomWebError(
-                f"STOW-RS {resp.url} refused {refused} of {len(files)} instance(s): {details}",
-                status=resp.status_code,
-                url=resp.url,
+            uid = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).get("SOPInstanceUID")
+            sent.append(check_dicom_uid(str(uid) if uid is not None else None, f"SOPInstanceUID of {f.name}"))
+        segments = ["studies"] + ([check_dicom_uid(study_uid, "StudyInstanceUID")] if study_uid else [])
+        with tempfile.TemporaryDirectory(prefix="monai_ext_stow_", dir=work_dir) as tmp:
+            body = Path(tmp) / "stow_body"
+            content_type = write_multipart_related(files, body)
+            # 409 = every instance refused: its body lists the reasons, reported below like a partial failure (202)
+            answer = self.transport.request(
+                "POST", segments, data=body, ok_statuses=(409,), headers={"Content-Type": content_type,
+                                                                          "Accept": _DICOM_JSON},
+                max_bytes=self.max_json_bytes, limit_hint="--max-json-bytes",
             )
-        return [s for s in stored if s]
+        return self._check_stow_answer(answer, sent)
+
+    def _check_stow_answer(self, answer: USHttpAnswer, sent: list[str]) -> list[str]:
+        url, status = answer.url, answer.status
+        try:
+            result = self._decode_json(answer, "STOW-RS")
+        except USDicomWebError as e:
+            raise USDicomWebError(f"{e} None of the {len(sent)} instance(s) sent is confirmed as stored.",
+                                  status=status, url=url) from None
+        if result is None:
+            raise USDicomWebError(
+                f"STOW-RS {url} answered HTTP {status} with an empty body, which confirms none of the {len(sent)} "
+                "instance(s) sent: the store is not done.",
+                status=status,
+                url=url,
+            )
+        if not isinstance(result, Mapping):
+            raise USDicomWebError(f"STOW-RS {url} answered a JSON {type(result).__name__}, not a DICOM JSON dataset.",
+                                  status=status, url=url)
+        referenced = result.get(_REFERENCED_SOP_SEQUENCE)
+        referenced = referenced.get("Value") if isinstance(referenced, Mapping) else None
+        referenced = referenced if isinstance(referenced, list) else []
+        failed = result.get(_FAILED_SOP_SEQUENCE)
+        failed = failed.get("Value") if isinstance(failed, Mapping) else None
+        failed = failed if isinstance(failed, list) else []
+        confirmed = {dicom_json_value(i, _REFERENCED_SOP_INSTANCE_UID) for i in referenced}
+        missing = [u for u in sent if u not in confirmed]
+        if failed or status == 409:
+            reasons = []
+            for item in failed[:20]:
+                code = dicom_json_value(item, _FAILURE_REASON)
+                code = f"0x{code:04X}" if isinstance(code, int) else str(code)[:40]  # e.g. 0x0110 processing failure
+                uid = str(dicom_json_value(item, _REFERENCED_SOP_INSTANCE_UID))[:80]
+                reasons.append(f"{uid}: failure reason {code}")
+            refused = len(failed) or len(missing)
+            details = "; ".join(reasons) or f"HTTP {status} without failure details"
+            raise USDicomWebError(f"STOW-RS {url} refused {refused} of {len(sent)} instance(s): {details}",
+                                  status=status, url=url)
+        if missing:
+            raise USDicomWebError(
+                f"STOW-RS {url} (HTTP {status}) confirmed {len(sent) - len(missing)} of the {len(sent)} instance(s) "
+                f"sent; not confirmed: {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}. The store is not "
+                "done.",
+                status=status,
+                url=url,
+            )
+        warnings = [dicom_json_value(i, _WARNING_REASON) for i in referenced]
+        if status == 202 or any(w is not None for w in warnings):
+            logger.warning("STOW-RS %s stored all %d instance(s) with warnings (HTTP %d)", url, len(sent), status)
+        return sent
 
     def close(self) -> None:
         """Close the HTTP session."""
-        self.session.close()
+        self.transport.close()
+

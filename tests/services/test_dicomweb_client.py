@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -23,8 +24,10 @@ import pytest
 from monai_ext.services import (
     USDicomWebClient,
     USDicomWebError,
+    USInvalidUidError,
     USPacsUnavailableError,
     USRetryPolicy,
+    check_dicom_uid,
     dicom_json_value,
     encode_multipart_related,
     parse_multipart_related,
@@ -192,3 +195,129 @@ def test_stop_event_cuts_backoff_short():
     with pytest.raises(USPacsUnavailableError, match="shutdown requested"):
         client.search_studies()
     assert time.monotonic() - start < 3.0
+
+
+# -- hostile answers ---------------------------------------------------------------------------------------------
+def test_check_dicom_uid():
+    for good in ("1.2.840.10008.5.1.4.1.1.6.1", "0", "1.0.3", "2.25." + "9" * 59):
+        assert check_dicom_uid(good) == good
+    bad_values = ["", "1..2", "1.02", "01.2", ".1", "1.", "1.2.3/../../../etc/evil", "1.2?x=1", "1.2#f", "1.2 ",
+                  "1" * 65, "1.2\n3", None, 12, ["1.2"], {"a": 1}, "\u0661.2"]  # the last: an Arabic-Indic digit
+    for bad in bad_values:
+        with pytest.raises(USInvalidUidError, match="is not a valid DICOM UID") as err:
+            check_dicom_uid(bad, "StudyInstanceUID")
+        assert "StudyInstanceUID" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(USInvalidUidError) as err:
+        check_dicom_uid("1.2.3/../../../etc/evil", "StudyInstanceUID")
+    assert "'1.2.3/../../../etc/evil'" in str(err.value)  # quoted as repr
+    long = "9" * 5000
+    with pytest.raises(USInvalidUidError) as err:
+        check_dicom_uid(long)
+    assert len(str(err.value)) < 400
+
+
+def test_bad_uids_send_no_request(tmp_path):
+    with TinyPacs() as pacs:
+        client = USDicomWebClient(pacs.url, retry=FAST)
+        for call in (
+            lambda: client.search_series("1.2.3/../../../etc/evil"),
+            lambda: client.search_instances("1.2.3", "1.2?x=1"),
+            lambda: client.search_instances("1.2.3#frag"),
+            lambda: client.retrieve_instance("1.2.3", "1.2.4", "../../x", tmp_path / "x.dcm"),
+            lambda: client.retrieve_instance("1.2.3", None, "1.2.5", tmp_path / "x.dcm"),
+        ):
+            with pytest.raises(USInvalidUidError):
+                call()
+        assert pacs.requests == []
+
+
+def test_hostile_qido_items_are_refused():
+    from .hostile_http import HostileServer, answer
+
+    for body, match in ((b'[1, "x"]', "list holding non-datasets"), (b'{"a": 1}', "answered dict"),
+                        (b"<html>login</html>", "did not answer DICOM JSON.*text/html")):
+        with HostileServer(answer(body=body, content_type="text/html")) as server:
+            with pytest.raises(USDicomWebError, match=match):
+                USDicomWebClient(server.url, retry=FAST).search_studies()
+    # malformed elements read as absent instead of crashing
+    assert dicom_json_value({"0020000D": "1.2"}, "StudyInstanceUID") is None
+    assert dicom_json_value({"0020000D": {"Value": "1.2"}}, "StudyInstanceUID") is None
+    assert dicom_json_value([1], "StudyInstanceUID", "d") == "d"
+
+
+@pytest.mark.parametrize(
+    "status,body,ctype,match",
+    [
+        (200, b"", "application/dicom+json", "empty body, which confirms none of the 1"),
+        (200, b"{}", "application/dicom+json", "confirmed 0 of the 1 instance"),
+        (200, b"<html><body>OK</body></html>", "text/html", "did not answer DICOM JSON.*None of the 1 instance"),
+        (200, b"[]", "application/dicom+json", "answered a JSON list"),
+        (202, b'{"00081198": {"vr": "SQ", "Value": [{"00081197": {"vr": "US", "Value": [272]}}]}}',
+         "application/dicom+json", "refused 1 of 1 instance.*failure reason 0x0110"),
+    ],
+    ids=["empty", "empty-dataset", "html", "list", "failed-sequence"],
+)
+def test_stow_answer_must_confirm_every_instance(tmp_path, status, body, ctype, match):
+    src = make_us_instance(tmp_path / "a.dcm", "1.2.826.0.1.3680043.8.498.1")
+    with TinyPacs() as pacs:
+        pacs.stow_answer = lambda uids: (status, body, ctype)
+        client = USDicomWebClient(pacs.url, retry=FAST)
+        with pytest.raises(USDicomWebError, match=match):
+            client.store_instances([tmp_path / "a.dcm"], study_uid=src.StudyInstanceUID)
+        assert pacs.count("POST") == 1
+
+
+def test_stow_partial_coverage_fails_and_full_coverage_returns_every_uid(tmp_path):
+    study = "1.2.826.0.1.3680043.8.498.1"
+    files = [tmp_path / f"{i}.dcm" for i in range(3)]
+    uids = [make_us_instance(f, study).SOPInstanceUID for f in files]
+    with TinyPacs() as pacs:
+        client = USDicomWebClient(pacs.url, retry=FAST)
+
+        def first_only(stored):
+            item = {"00081155": {"vr": "UI", "Value": [stored[0]]}}
+            return 200, json.dumps({"00081199": {"vr": "SQ", "Value": [item]}}).encode(), "application/dicom+json"
+
+        pacs.stow_answer = first_only
+        expected = f"confirmed 1 of the 3 instance.*not confirmed: {uids[1]}, {uids[2]}"
+        with pytest.raises(USDicomWebError, match=expected):
+            client.store_instances(files, study_uid=study)
+        pacs.stow_answer = None
+        assert client.store_instances(files, study_uid=study) == uids
+
+
+def test_wado_answer_checks(tmp_path):
+    from .hostile_http import HostileServer, answer
+
+    study = "1.2.826.0.1.3680043.8.498.1"
+    src = make_us_instance(tmp_path / "a.dcm", study)
+    data = (tmp_path / "a.dcm").read_bytes()
+
+    def multipart(*parts, boundary="bb"):
+        body = b"".join(b"--" + boundary.encode() + b"\r\nContent-Type: application/dicom\r\n\r\n" + p + b"\r\n"
+                        for p in parts)
+        return answer(body=body + b"--" + boundary.encode() + b"--\r\n",
+                      content_type=f"multipart/related; type=\"application/dicom\"; boundary={boundary}")
+
+    uids = (study, src.SeriesInstanceUID, src.SOPInstanceUID)
+    cases = [
+        (multipart(data, data), "more than 1 part"),
+        (multipart(b"not dicom" * 20), "is not a DICOM file"),
+        (multipart(data, boundary="x" * 71), "boundary 'x{71}' is not 1 to 70"),
+        (answer(body=data, content_type="application/dicom"), "expected a multipart answer"),
+        (answer(body=b"--bb\r\nContent-Type: application/dicom\r\n\r\n" + data, content_type="multipart/related; "
+                "boundary=bb"), "truncated"),
+    ]
+    for behaviour, match in cases:
+        with HostileServer(behaviour) as server:
+            with pytest.raises(USDicomWebError, match=match):
+                USDicomWebClient(server.url, retry=FAST).retrieve_instance(*uids, tmp_path / "o" / "x.dcm")
+        assert not (tmp_path / "o").exists() or list((tmp_path / "o").iterdir()) == []
+    # a valid file, but not the instance asked for
+    with HostileServer(multipart(data)) as server:
+        other = "1.2.826.0.1.3680043.8.498.999"
+        with pytest.raises(USDicomWebError, match=f"returned instance '{src.SOPInstanceUID}', not the '{other}'"):
+            USDicomWebClient(server.url, retry=FAST).retrieve_instance(study, src.SeriesInstanceUID, other,
+                                                                      tmp_path / "o" / "x.dcm")
+        out = USDicomWebClient(server.url, retry=FAST).retrieve_instance(*uids, tmp_path / "o" / "x.dcm")
+        assert out.read_bytes() == data and sorted(p.name for p in out.parent.iterdir()) == ["x.dcm"]

@@ -166,7 +166,7 @@ def test_orthanc_round_trip_is_idempotent(orthanc, tmp_path):
 
     overrides = {**SMALL, "checkpointloader#load_path": str(_small_checkpoint(tmp_path / "model.pt"))}
     state = tmp_path / "state.sqlite"
-    summary = serve_dicomweb(BUNDLE, orthanc.url, state_file=state, once=True, overrides=overrides)
+    summary = serve_dicomweb(BUNDLE, orthanc.url, state_file=state, once=True, overrides=overrides, settle_seconds=0)
     assert summary.ok and summary.found == 2, summary
     assert sorted(summary.processed) == sorted([clip_ds.StudyInstanceUID, frame_ds.StudyInstanceUID])
 
@@ -204,7 +204,7 @@ def test_orthanc_round_trip_is_idempotent(orthanc, tmp_path):
     # second run, same state, through the command line: nothing new
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "monai_ext", "serve-dicomweb", "--bundle", str(BUNDLE), "--url", orthanc.url]
-    cmd += ["--state", str(state), "--once"]
+    cmd += ["--state", str(state), "--once", "--settle-seconds", "0"]
     for key, value in overrides.items():
         cmd += ["--override", f"{key}={value if isinstance(value, str) else json.dumps(value)}"]
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
@@ -213,6 +213,8 @@ def test_orthanc_round_trip_is_idempotent(orthanc, tmp_path):
     assert _instance_count(orthanc.base) == stored
 
     # third run with the state lost: the studies already hold our SR/SEG, so they are skipped
-    summary = serve_dicomweb(BUNDLE, orthanc.url, state_file=tmp_path / "fresh.sqlite", once=True, overrides=overrides)
+    summary = serve_dicomweb(
+        BUNDLE, orthanc.url, state_file=tmp_path / "fresh.sqlite", once=True, overrides=overrides, settle_seconds=0
+    )
     assert summary.ok and sorted(summary.skipped) == sorted([clip_ds.StudyInstanceUID, frame_ds.StudyInstanceUID])
     assert summary.processed == [] and _instance_count(orthanc.base) == stored

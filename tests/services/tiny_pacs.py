@@ -10,9 +10,11 @@
 # limitations under the License.
 """A tiny in-memory DICOMweb server (real HTTP on loopback) with fault injection, for the service unit tests.
 
-It answers the subset the service uses: QIDO-RS studies (``ModalitiesInStudy``), series and instances, WADO-RS of
-one instance (multipart/related) and STOW-RS. ``faults`` is a list of HTTP statuses returned, one per request and
-in order, before normal service resumes; ``stow_status`` forces the STOW answer (e.g. 409).
+It answers the subset the service uses: QIDO-RS studies (``ModalitiesInStudy``, with NumberOfStudyRelatedInstances),
+series and instances, WADO-RS of one instance (multipart/related) and STOW-RS, over HTTP/1.1 with keep-alive.
+Misbehaviour on demand: ``faults`` answers the next requests (an HTTP status, or ``(status, body, content type)``),
+``stow_status`` / ``stow_answer`` force the STOW answer, ``drop_wado`` cuts WADO answers short, ``extra_studies``
+adds raw (hostile) items to the study search, ``auth`` requires an ``Authorization`` header.
 """
 
 from __future__ import annotations
@@ -67,15 +69,33 @@ class TinyPacs:
     Attributes:
         instances: SOPInstanceUID -> (file bytes, header dataset).
         requests: ``(method, path)`` of every request received (faulty ones included).
-        faults: statuses to answer the next requests with.
+        faults: answers of the next requests: a status (body ``{}``), ``(status, body, content type)`` or None
+            (a normal answer).
         stow_status: when set, every STOW answers this status without storing.
+        stow_answer: when set, ``stow_answer(stored SOP UIDs) -> (status, body, content type)`` replaces the STOW
+            answer (the instances are stored).
+        drop_wado: the next this many WADO answers declare their full length but close after half the body
+            (``drop_mode="length"``) or break off inside a chunk (``"chunked"``).
+        extra_studies: raw DICOM JSON items appended to every study search answer.
+        study_counts: include NumberOfStudyRelatedInstances in study search answers.
+        auth: the ``Authorization`` value every request must carry (401 otherwise).
+        fail_wado_for: SOP Instance UIDs whose WADO answer is 404.
+        headers_seen: the headers of every request.
     """
 
     def __init__(self, port: int = 0) -> None:
         self.instances: dict[str, tuple[bytes, pydicom.Dataset]] = {}
         self.requests: list[tuple[str, str]] = []
-        self.faults: list[int] = []
+        self.headers_seen: list[dict[str, str]] = []
+        self.faults: list = []
         self.stow_status: int | None = None
+        self.stow_answer = None
+        self.drop_wado = 0
+        self.drop_mode = "length"
+        self.extra_studies: list[dict] = []
+        self.study_counts = True
+        self.auth: str | None = None
+        self.fail_wado_for: set[str] = set()
         self.lock = threading.Lock()
         self.port = port
         self._server: ThreadingHTTPServer | None = None
@@ -109,6 +129,8 @@ class TinyPacs:
         pacs = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def log_message(self, *args):  # keep test output quiet
                 pass
 
@@ -122,11 +144,30 @@ class TinyPacs:
             def _fault(self) -> bool:
                 with pacs.lock:
                     pacs.requests.append((self.command, self.path))
-                    status = pacs.faults.pop(0) if pacs.faults else None
-                if status is not None:
-                    self._send(status, b"{}")
+                    pacs.headers_seen.append(dict(self.headers.items()))
+                    fault = pacs.faults.pop(0) if pacs.faults else None
+                if fault is None and pacs.auth is not None and self.headers.get("Authorization") != pacs.auth:
+                    fault = (401, b'{"error": "authentication required"}', "application/json")
+                if fault is not None:
+                    status, body, ctype = (fault, b"{}", "application/dicom+json") if isinstance(fault, int) else fault
+                    self._send(status, body, ctype)
                     return True
                 return False
+
+            def _send_truncated(self, body, ctype):
+                self.close_connection = True
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                if pacs.drop_mode == "chunked":
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    half = body[: len(body) // 2]
+                    self.wfile.write(f"{len(body):x}\r\n".encode() + half)  # the chunk announces more than it holds
+                else:
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
 
             def do_GET(self):
                 if self._fault():
@@ -139,12 +180,16 @@ class TinyPacs:
                     studies = {}
                     for ds in pacs.datasets():
                         studies.setdefault(ds.StudyInstanceUID, set()).add(ds.Modality)
+                    counts = {}
+                    for ds in pacs.datasets():
+                        counts[ds.StudyInstanceUID] = counts.get(ds.StudyInstanceUID, 0) + 1
                     body = [
                         {"0020000D": _attr("UI", uid), "00080061": {"vr": "CS", "Value": sorted(mods)}}
+                        | ({"00201208": {"vr": "IS", "Value": [counts[uid]]}} if pacs.study_counts else {})
                         for uid, mods in sorted(studies.items())
                         if wanted is None or wanted in mods
                     ]
-                    return self._send(200, json.dumps(body).encode())
+                    return self._send(200, json.dumps(body + pacs.extra_studies).encode())
                 if len(segs) == 3 and segs[0] == "studies" and segs[2] == "series":
                     series = {}
                     for ds in pacs.datasets(segs[1]):
@@ -154,6 +199,12 @@ class TinyPacs:
                             "00080070": _attr("LO", ds.get("Manufacturer")),
                         }
                     return self._send(200, json.dumps(list(series.values())).encode())
+                if len(segs) == 3 and segs[0] == "studies" and segs[2] == "instances":
+                    body = [
+                        {"0020000E": _attr("UI", ds.SeriesInstanceUID), "00080018": _attr("UI", ds.SOPInstanceUID)}
+                        for ds in pacs.datasets(segs[1])
+                    ]
+                    return self._send(200, json.dumps(body).encode())
                 if len(segs) == 5 and segs[2] == "series" and segs[4] == "instances":
                     body = [
                         {
@@ -165,7 +216,7 @@ class TinyPacs:
                         if ds.SeriesInstanceUID == segs[3]
                     ]
                     return self._send(200, json.dumps(body).encode())
-                if len(segs) == 6 and segs[4] == "instances" and segs[5] in pacs.instances:
+                if len(segs) == 6 and segs[4] == "instances" and segs[5] in pacs.instances.keys() - pacs.fail_wado_for:
                     boundary = uuid.uuid4().hex
                     data = pacs.instances[segs[5]][0]
                     body = (
@@ -174,6 +225,11 @@ class TinyPacs:
                         + f"\r\n--{boundary}--\r\n".encode()
                     )
                     ctype = f'multipart/related; type="application/dicom"; boundary="{boundary}"'
+                    with pacs.lock:
+                        drop = pacs.drop_wado > 0
+                        pacs.drop_wado -= int(drop)
+                    if drop:
+                        return self._send_truncated(body, ctype)
                     return self._send(200, body, ctype)
                 return self._send(404, b"{}")
 
@@ -194,6 +250,8 @@ class TinyPacs:
                     with pacs.lock:
                         pacs.instances[ds.SOPInstanceUID] = (content, ds)
                     stored.append({"00081155": _attr("UI", ds.SOPInstanceUID)})
+                if pacs.stow_answer is not None:
+                    return self._send(*pacs.stow_answer([item["00081155"]["Value"][0] for item in stored]))
                 return self._send(200, json.dumps({"00081199": {"vr": "SQ", "Value": stored}}).encode())
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
