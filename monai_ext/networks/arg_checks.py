@@ -8,29 +8,111 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Argument checks shared by the networks: each raises a ``ValueError`` that names the network, the argument and the
-bad value, so a wrong bundle setting is reported before any layer is built."""
+
+"""Argument checks shared by the networks of monai_ext.
+
+Every check raises :class:`ValueError` with a message of the form ``"<owner>: <argument> must be ..., got <value>."``
+so that a bad bundle-config value surfaces as one readable line naming the network, the argument and the value.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from numbers import Real
+from typing import Any, List, Optional, Sequence
 
-__all__ = ["check_spatial_dims", "check_positive_int", "check_features", "stage_widths"]
+import torch
+
+__all__ = [
+    "check_spatial_dims",
+    "check_positive_int",
+    "check_non_negative_int",
+    "check_positive_float",
+    "check_probability",
+    "check_choice",
+    "check_int_sequence",
+    "check_divisible",
+    "check_input_tensor",
+    "check_features",
+    "stage_widths",
+]
 
 
-def check_spatial_dims(name: str, spatial_dims: int, supported: Sequence[int] = (2,)) -> int:
-    """Raise unless `spatial_dims` is one of `supported` (2 only for the ultrasound networks)."""
+def check_spatial_dims(owner: str, spatial_dims: Any, supported: Sequence[int] = (2,)) -> None:
+    """Raise unless ``spatial_dims`` is one of ``supported``."""
     if isinstance(spatial_dims, bool) or spatial_dims not in tuple(supported):
-        raise ValueError(f"{name}: only spatial_dims in {tuple(supported)} is supported, got {spatial_dims!r}.")
-    return int(spatial_dims)
+        names = " or ".join(str(s) for s in supported)
+        raise ValueError(f"{owner}: only spatial_dims={names} is supported, got {spatial_dims!r}.")
 
 
-def check_positive_int(name: str, arg: str, value: int) -> int:
-    """Raise unless `value` is an int >= 1 (bools are refused: `True` is not a width)."""
+def check_positive_int(owner: str, arg: str, value: Any) -> int:
+    """Return ``value`` if it is an int >= 1 (bools are rejected), else raise."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}.")
+        raise ValueError(f"{owner}: {arg} must be a positive int, got {value!r}.")
     return value
+
+
+def check_non_negative_int(owner: str, arg: str, value: Any) -> int:
+    """Return ``value`` if it is an int >= 0 (bools are rejected), else raise."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{owner}: {arg} must be a non-negative int, got {value!r}.")
+    return value
+
+
+def check_positive_float(owner: str, arg: str, value: Any) -> float:
+    """Return ``float(value)`` if it is a real number > 0, else raise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{owner}: {arg} must be a positive number, got {value!r}.")
+    return float(value)
+
+
+def check_probability(owner: str, arg: str, value: Any, inclusive_one: bool = False) -> float:
+    """Return ``float(value)`` if it lies in [0, 1) (or [0, 1] with ``inclusive_one``), else raise."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = ok and 0.0 <= value and (value <= 1.0 if inclusive_one else value < 1.0)
+    if not ok:
+        interval = "[0, 1]" if inclusive_one else "[0, 1)"
+        raise ValueError(f"{owner}: {arg} must be a number in {interval}, got {value!r}.")
+    return float(value)
+
+
+def check_choice(owner: str, arg: str, value: Any, choices: Sequence[Any]) -> Any:
+    """Return ``value`` if it is one of ``choices``, else raise listing them."""
+    if value not in tuple(choices):
+        raise ValueError(f"{owner}: {arg} must be one of {tuple(choices)!r}, got {value!r}.")
+    return value
+
+
+def check_int_sequence(
+    owner: str, arg: str, value: Any, length: Optional[int] = None, minimum: int = 1, odd_length: bool = False
+) -> List[int]:
+    """Return ``list(value)`` if it is a sequence of ints >= ``minimum`` (of ``length`` items if given), else raise."""
+    what = f"{length} ints" if length is not None else "a non-empty sequence of ints"
+    if odd_length:
+        what = "an odd number of ints"
+    what += f" >= {minimum}"
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) == 0:
+        raise ValueError(f"{owner}: {arg} must be {what}, got {value!r}.")
+    if (length is not None and len(value) != length) or (odd_length and len(value) % 2 == 0):
+        raise ValueError(f"{owner}: {arg} must be {what}, got {value!r}.")
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+            raise ValueError(f"{owner}: {arg} must be {what}, got {value!r}.")
+    return list(value)
+
+
+def check_divisible(owner: str, arg: str, value: int, divisor: int, why: str = "") -> None:
+    """Raise unless ``value % divisor == 0``."""
+    if value % divisor != 0:
+        reason = f" ({why})" if why else ""
+        raise ValueError(f"{owner}: {arg} must be divisible by {divisor}{reason}, got {value!r}.")
+
+
+def check_input_tensor(owner: str, x: Any, channels: int, name: str = "input", ndim: int = 4) -> None:
+    """Raise unless ``x`` is a tensor of ``ndim`` dims (batch, channels, spatial...) with ``channels`` channels."""
+    if not isinstance(x, torch.Tensor) or x.ndim != ndim or x.shape[1] != channels:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        spatial = ", ".join(["H", "W", "D"][: ndim - 2])
+        raise ValueError(f"{owner}: expected {name} of shape (B, {channels}, {spatial}), got {shape}.")
 
 
 def check_features(name: str, features: Sequence[int], count: int = 5) -> list[int]:

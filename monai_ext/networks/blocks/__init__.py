@@ -13,9 +13,12 @@
 
 from __future__ import annotations
 
+from .aspp import SABRASPP, DepthwiseSeparableConv2d
 from .convlstm import MSMOConvLSTMCell
 from .convmixer import ConvMixerBlock, ConvMixerLayer
+from .eri import EdgeRegionInpainting, eri_confidence
 from .msag import MSAGBlock
+from .partial_conv import Conv2dLayerPartial
 from .perturbations import (
     DropoutPerturbation,
     FeatureDropoutPerturbation,
@@ -23,6 +26,29 @@ from .perturbations import (
     PerturbedDecoder,
     feature_dropout,
     feature_noise,
+)
+from .segfix import SEGFIX_DIRECTION_OFFSETS, SegFixHeads, SegFixOffsetRefinement
+from .style_blocks import DecStyleBlock, MappingNet, ModulatedConv2d, StyleConv, ToRGB, normalize_2nd_moment
+from .stylegan_ops import (
+    ACTIVATION_GAINS,
+    Conv2dLayer,
+    FullyConnectedLayer,
+    MinibatchStdDev,
+    bias_act,
+    blur_filter,
+    conv2d_resample,
+    upfirdn2d,
+    upsample2d,
+)
+from .window_attention import (
+    MaskedPatchMerging,
+    MaskedSwinBlock,
+    MaskedSwinStage,
+    MaskedWindowAttention,
+    PatchUpsampling,
+    merge_windows,
+    partition_windows,
+    shifted_window_region_mask,
 )
 
 __all__ = [
@@ -37,3 +63,13 @@ __all__ = [
     "feature_noise",
     "MSMOConvLSTMCell",
 ]
+# SABR-Net blocks
+__all__ += ["ACTIVATION_GAINS", "blur_filter", "upfirdn2d", "upsample2d", "conv2d_resample", "bias_act"]
+__all__ += ["Conv2dLayer", "FullyConnectedLayer", "MinibatchStdDev"]
+__all__ += ["ModulatedConv2d", "StyleConv", "ToRGB", "DecStyleBlock", "MappingNet", "normalize_2nd_moment"]
+__all__ += ["Conv2dLayerPartial"]
+__all__ += ["partition_windows", "merge_windows", "shifted_window_region_mask", "MaskedWindowAttention"]
+__all__ += ["MaskedSwinBlock", "MaskedPatchMerging", "PatchUpsampling", "MaskedSwinStage"]
+__all__ += ["DepthwiseSeparableConv2d", "SABRASPP"]
+__all__ += ["SEGFIX_DIRECTION_OFFSETS", "SegFixHeads", "SegFixOffsetRefinement"]
+__all__ += ["eri_confidence", "EdgeRegionInpainting"]
