@@ -98,15 +98,49 @@ def _run(cmd: list[str], cwd: Path, log: Path) -> dict[str, float]:
             "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
 
 
+def _take_lock(run_dir: Path) -> bool:
+    """Claim a run for this process (a lock file with our pid); False while another live process holds it, so several
+    runners can share one --out without running the same run twice."""
+    lock = run_dir / "run.lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or 0)
+                os.kill(pid, 0)
+                return False
+            except (ValueError, ProcessLookupError, FileNotFoundError):
+                lock.unlink(missing_ok=True)  # left by a process that died: take the run over
+                continue
+            except PermissionError:
+                return False
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        return True
+    return False
+
+
 def run_one(bundle: str, variant: str, seed: int, labeled: float, task: str, preset: str, out: Path,
-            override: dict[str, Any]) -> dict[str, Any]:
-    """Train, evaluate and record one run (skipped when its result exists)."""
+            override: dict[str, Any]) -> dict[str, Any] | None:
+    """Train, evaluate and record one run; its result when it exists already, None while another runner has it."""
     name = run_name(bundle, variant, task, labeled, seed)
     run_dir = out / name
     result_file = run_dir / "result.json"
     if result_file.exists():
         return json.loads(result_file.read_text())
     run_dir.mkdir(parents=True, exist_ok=True)
+    if not _take_lock(run_dir):
+        return None
+    try:
+        return _train_and_evaluate(bundle, variant, seed, labeled, task, preset, run_dir, override)
+    finally:
+        (run_dir / "run.lock").unlink(missing_ok=True)
+
+
+def _train_and_evaluate(bundle: str, variant: str, seed: int, labeled: float, task: str, preset: str, run_dir: Path,
+                        override: dict[str, Any]) -> dict[str, Any]:
+    result_file = run_dir / "result.json"
     bdir = ROOT / "bundles" / bundle
     args: dict[str, Any] = {"bundle_root": str(bdir), "task": task, "split#seed": seed, "split#labeled": labeled,
                             "seed": seed, "ckpt_dir": str(run_dir / "models"), "output_dir": str(run_dir / "eval"),
@@ -289,6 +323,9 @@ def main() -> None:
             r = run_one(bundle, variant, seed, args.labeled, args.task, args.preset, out, json.loads(args.override))
         except Exception as e:  # one failed run must not stop the others
             print(f"{name}: FAILED: {e}", flush=True)
+            return
+        if r is None:
+            print(f"{name}: running in another runner, skipped", flush=True)
             return
         with _lock:
             means = _structure_means(r["test"])
