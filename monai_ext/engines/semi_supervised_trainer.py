@@ -20,14 +20,13 @@ import torch
 from monai.data import MetaTensor
 from monai.engines.trainer import Trainer
 from monai.engines.utils import IterationEvents, default_metric_cmp_fn, default_prepare_batch
-from monai.inferers import Inferer, SimpleInferer
 from monai.transforms import Transform
 from monai.utils import IgniteInfo, min_version, optional_import
 from monai.utils.enums import CommonKeys as Keys
 from torch.optim.optimizer import Optimizer
 from torch.utils.data import DataLoader
 
-from monai_ext.engines.methods import SSLMethod
+from monai_ext.engines.methods import SSLMethod, USIterationContext
 from monai_ext.engines.mixed_precision import USMixedPrecision
 
 if TYPE_CHECKING:
@@ -66,10 +65,12 @@ class SemiSupervisedTrainer(Trainer):
     reshuffled on each pass (with `DistributedSampler.set_epoch` under DDP). The run length is counted in
     iterations (`max_iterations`); epochs only pace validation.
 
-    Each iteration writes into `engine.state.output`: `image`, `label` and `pred` of the labelled slice
-    (so post-processing and the train key metric see labelled data only), `loss` (total), `loss_sup`,
-    `loss_cons` and `cons_weight`, and fires MONAI's `IterationEvents` FORWARD_COMPLETED, LOSS_COMPLETED,
-    BACKWARD_COMPLETED and MODEL_COMPLETED (last).
+    Each iteration calls ``method(network, x_l, y_l, x_u, weight, context=USIterationContext(...))`` (the contract
+    is in :mod:`monai_ext.engines.methods`) and writes into `engine.state.output`: `image`, `label` and `pred` of the
+    labelled slice (so post-processing and the train key metric see labelled data only), `loss` (total), every other
+    entry of the method's loss dictionary, detached (`loss_sup` and `loss_cons` default to the total and 0), and
+    `cons_weight`; it fires MONAI's `IterationEvents` FORWARD_COMPLETED, LOSS_COMPLETED, BACKWARD_COMPLETED and
+    MODEL_COMPLETED (last). A method's `attach(engine)` is called once, before `train_handlers` are attached.
 
     Args:
         device: device to run on.
@@ -86,7 +87,6 @@ class SemiSupervisedTrainer(Trainer):
         prepare_batch: labelled batch to `(image, label)`.
         unlabeled_prepare_batch: unlabelled batch to the image tensor.
         iteration_update: replaces `_iteration` if given.
-        inferer: kept for MONAI compatibility (evaluators use it); the method runs the network itself.
         postprocessing: applied on MODEL_COMPLETED to the labelled predictions.
         key_train_metric: the key metric on training data.
         additional_metrics: more metrics on training data.
@@ -124,7 +124,6 @@ class SemiSupervisedTrainer(Trainer):
         prepare_batch: Callable = default_prepare_batch,
         unlabeled_prepare_batch: Callable = unlabeled_prepare_batch,
         iteration_update: Callable[[Engine, Any], Any] | None = None,
-        inferer: Inferer | None = None,
         postprocessing: Transform | None = None,
         key_train_metric: dict[str, Metric] | None = None,
         additional_metrics: dict[str, Metric] | None = None,
@@ -170,7 +169,7 @@ class SemiSupervisedTrainer(Trainer):
             key_metric=key_train_metric,
             additional_metrics=additional_metrics,
             metric_cmp_fn=metric_cmp_fn,
-            handlers=train_handlers,
+            handlers=None,  # registered below, after the method's own handlers (see `method.attach`)
             amp=False,  # MONAI's own AMP is CUDA float16 only; USMixedPrecision below covers CPU and bfloat16
             event_names=event_names,
             event_to_attr=event_to_attr,
@@ -185,7 +184,6 @@ class SemiSupervisedTrainer(Trainer):
         self.network = network
         self.optimizer = optimizer
         self.method = method
-        self.inferer = SimpleInferer() if inferer is None else inferer
         self.optim_set_to_none = optim_set_to_none
         self.unlabeled_data_loader = unlabeled_data_loader
         self.unlabeled_prepare_batch = unlabeled_prepare_batch
@@ -194,6 +192,11 @@ class SemiSupervisedTrainer(Trainer):
         self.state.consistency_weight = self.consistency_weight
         self._unlabeled_iter: Iterator | None = None
         self._unlabeled_pass = 0
+        attach = getattr(method, "attach", None)
+        if callable(attach):
+            attach(self)
+        if train_handlers is not None:
+            self._register_handlers(train_handlers)
         if max_iterations is not None:
             self.add_event_handler(Events.ITERATION_COMPLETED, self._stop_at_max_iterations)
 
@@ -237,22 +240,41 @@ class SemiSupervisedTrainer(Trainer):
         if batchdata is None:
             raise ValueError("Must provide batch data for current iteration.")
         inputs, targets = engine.prepare_batch(batchdata, engine.state.device, engine.non_blocking, **engine.to_kwargs)[:2]
-        unlabeled = None
+        unlabeled = unlabeled_batch = None
         if engine.unlabeled_data_loader is not None:
+            unlabeled_batch = engine._next_unlabeled_batch()
             unlabeled = engine.unlabeled_prepare_batch(
-                engine._next_unlabeled_batch(), engine.state.device, engine.non_blocking, **engine.to_kwargs
+                unlabeled_batch, engine.state.device, engine.non_blocking, **engine.to_kwargs
             )
         weight = float(engine.consistency_weight)
         engine.state.output = {Keys.IMAGE: inputs, Keys.LABEL: targets}
 
+        context = USIterationContext(
+            iteration=engine.state.iteration,
+            max_iterations=engine.max_iterations,
+            epoch=engine.state.epoch,
+            epoch_length=engine.state.epoch_length,
+            consistency_weight=weight,
+            labeled_batch=batchdata,
+            unlabeled_batch=unlabeled_batch,
+        )
+
         def _compute_pred_loss() -> None:
-            pred, losses = engine.method(engine.network, _plain(inputs), _plain(targets), _plain(unlabeled), weight)
-            engine.state.output[Keys.PRED] = pred
+            pred, losses = engine.method(
+                engine.network, _plain(inputs), _plain(targets), _plain(unlabeled), weight, context=context
+            )
+            if "loss" not in losses:
+                raise KeyError(f"the method {type(engine.method).__name__} returned no 'loss' (got {sorted(losses)}).")
+            output = engine.state.output
+            output[Keys.PRED] = pred
             engine.fire_event(IterationEvents.FORWARD_COMPLETED)
-            engine.state.output[Keys.LOSS] = losses["loss"]
-            engine.state.output["loss_sup"] = losses["loss_sup"].detach()
-            engine.state.output["loss_cons"] = losses["loss_cons"].detach()
-            engine.state.output["cons_weight"] = weight
+            output[Keys.LOSS] = losses["loss"]
+            for key, value in losses.items():  # every entry can be logged; only `loss` keeps its graph
+                if key != "loss":
+                    output[key] = value.detach() if isinstance(value, torch.Tensor) else value
+            output.setdefault("loss_sup", losses["loss"].detach())
+            output.setdefault("loss_cons", losses["loss"].new_zeros(()).detach())
+            output["cons_weight"] = weight
             engine.fire_event(IterationEvents.LOSS_COMPLETED)
 
         engine.network.train()

@@ -58,9 +58,10 @@ class ResumableCheckpointHandler:
     Save the training state every `save_interval` iterations (and at the end, or when an exception ends the run),
     and, with `resume=True`, restore the newest such checkpoint when the run starts.
 
-    The state is `objects` (network, optimizer, scheduler, EMA teacher, ...) plus the trainer engine itself, added at
-    attach time under `"trainer"`: a bundle config cannot name the trainer inside the trainer's own handler list
-    without a circular reference. Restoring the engine restores its iteration and epoch, so iteration-driven
+    The state is `objects` (network, optimizer, scheduler, ...) plus the trainer engine itself, added at attach time
+    under `"trainer"` (a bundle config cannot name the trainer inside the trainer's own handler list without a
+    circular reference), plus, under `"method"`, the engine's method object when it has a state of its own (e.g. the
+    Mean Teacher's EMA teacher; see :mod:`monai_ext.engines.methods`). Restoring the engine restores its iteration and epoch, so iteration-driven
     handlers (consistency ramp-up, poly learning rate, EMA warm-up) continue exactly where they stopped.
 
     Args:
@@ -97,6 +98,9 @@ class ResumableCheckpointHandler:
     def attach(self, engine: Engine) -> None:
         """Attach the loader (when resuming) and the saver to `engine`."""
         objects = dict(self.objects, trainer=engine)
+        method = getattr(engine, "method", None)
+        if callable(getattr(method, "state_dict", None)) and callable(getattr(method, "load_state_dict", None)):
+            objects.setdefault("method", method)
         if self.resume:
             path = latest_checkpoint(self.save_dir)
             if path is None:
