@@ -24,12 +24,15 @@ from .methods import (
     probabilities,
     unwrap_network,
 )
-from .mixed_precision import AMP_DTYPES, USMixedPrecision
+from .mixed_precision import AMP_DTYPES, USMixedPrecision, USMixedPrecisionTrainer
+from .plain_tensors import as_plain_tensor
 from .semi_supervised_trainer import SemiSupervisedTrainer, unlabeled_prepare_batch
 
 __all__ = [
     "AMP_DTYPES",
     "USMixedPrecision",
+    "USMixedPrecisionTrainer",
+    "as_plain_tensor",
     "CrossConsistencyMethod",
     "MeanTeacherMethod",
     "SSLMethod",

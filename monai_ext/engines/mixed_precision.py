@@ -25,9 +25,12 @@ from typing import Any
 import torch
 from torch.optim.optimizer import Optimizer
 
+from monai.engines.trainer import Trainer
+from monai.engines.workflow import Workflow
+
 from monai_ext.config_flags import as_flag
 
-__all__ = ["USMixedPrecision", "AMP_DTYPES"]
+__all__ = ["USMixedPrecision", "USMixedPrecisionTrainer", "AMP_DTYPES"]
 
 AMP_DTYPES = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
 
@@ -103,3 +106,28 @@ class USMixedPrecision:
         """Restore :meth:`state_dict`; an empty state (bfloat16 or disabled) is accepted."""
         if self.scaler is not None and state:
             self.scaler.load_state_dict(state)
+
+
+class USMixedPrecisionTrainer(Trainer):
+    """Base of monai_ext's trainers: a MONAI ``Trainer`` whose mixed precision is :class:`USMixedPrecision`.
+
+    Subclasses pass ``amp=False`` to MONAI (whose AMP is CUDA float16 only), call :meth:`init_mixed_precision` in
+    their ``__init__`` and run their forward/loss block under ``self.mixed_precision.autocast()``, then
+    ``backward`` / ``step`` / ``update`` through it.
+    """
+
+    def init_mixed_precision(
+        self, amp: bool | str, device: str | torch.device, amp_dtype: str | torch.dtype | None,
+        amp_kwargs: dict | None = None
+    ) -> None:
+        """Set ``mixed_precision``, ``amp`` (a bool) and ``scaler`` (None unless float16 on CUDA)."""
+        dtype = amp_dtype if amp_dtype is not None else (amp_kwargs or {}).get("dtype", "bfloat16")
+        self.mixed_precision = USMixedPrecision(amp, device, dtype)
+        self.amp = self.mixed_precision.enabled
+        self.scaler = self.mixed_precision.scaler
+
+    def run(self) -> None:  # type: ignore[override]
+        """Run training. MONAI's ``Trainer.run`` would replace the scaler by a CUDA float16 one whenever `amp` is on, so
+        the workflow is started directly with the scaler of :class:`USMixedPrecision` (None for bfloat16)."""
+        self.scaler = self.mixed_precision.scaler
+        Workflow.run(self)

@@ -17,8 +17,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
-from monai.data import MetaTensor
-from monai.engines.trainer import Trainer
 from monai.engines.utils import IterationEvents, default_metric_cmp_fn, default_prepare_batch
 from monai.transforms import Transform
 from monai.utils import IgniteInfo, min_version, optional_import
@@ -27,7 +25,8 @@ from torch.optim.optimizer import Optimizer
 from torch.utils.data import DataLoader
 
 from monai_ext.engines.methods import SSLMethod, USIterationContext
-from monai_ext.engines.mixed_precision import USMixedPrecision
+from monai_ext.engines.mixed_precision import USMixedPrecisionTrainer
+from monai_ext.engines.plain_tensors import as_plain_tensor
 
 if TYPE_CHECKING:
     from ignite.engine import Engine, EventEnum, Events
@@ -41,12 +40,6 @@ else:
 __all__ = ["SemiSupervisedTrainer", "unlabeled_prepare_batch"]
 
 
-def _plain(x: torch.Tensor | None) -> torch.Tensor | None:
-    # MetaTensor's __torch_function__ runs for every operation of the forward and backward pass; on a CPU that
-    # doubles the step time of a small U-Net, and the losses need no metadata.
-    return x.as_tensor() if isinstance(x, MetaTensor) else x
-
-
 def unlabeled_prepare_batch(
     batchdata: dict[str, torch.Tensor] | torch.Tensor, device: str | torch.device | None = None,
     non_blocking: bool = False, **kwargs: Any
@@ -55,7 +48,7 @@ def unlabeled_prepare_batch(
     return default_prepare_batch(batchdata, device, non_blocking, **kwargs)[0]
 
 
-class SemiSupervisedTrainer(Trainer):
+class SemiSupervisedTrainer(USMixedPrecisionTrainer):
     """
     Semi-supervised training: each iteration draws a labelled batch and an unlabelled batch and delegates the
     forward pass(es) and the loss to a method object (supervised only, Mean Teacher, cross-consistency, ...).
@@ -177,10 +170,7 @@ class SemiSupervisedTrainer(Trainer):
             to_kwargs=to_kwargs,
             amp_kwargs=amp_kwargs,
         )
-        dtype = amp_dtype if amp_dtype is not None else (amp_kwargs or {}).get("dtype", "bfloat16")
-        self.mixed_precision = USMixedPrecision(amp, device, dtype)
-        self.amp = self.mixed_precision.enabled
-        self.scaler = self.mixed_precision.scaler
+        self.init_mixed_precision(amp, device, amp_dtype, amp_kwargs)
         self.network = network
         self.optimizer = optimizer
         self.method = method
@@ -199,12 +189,6 @@ class SemiSupervisedTrainer(Trainer):
             self._register_handlers(train_handlers)
         if max_iterations is not None:
             self.add_event_handler(Events.ITERATION_COMPLETED, self._stop_at_max_iterations)
-
-    def run(self) -> None:  # type: ignore[override]
-        """Run training. MONAI's ``Trainer.run`` would replace the scaler by a CUDA float16 one whenever `amp` is on, so
-        the workflow is started directly with the scaler of :class:`USMixedPrecision` (None for bfloat16)."""
-        self.scaler = self.mixed_precision.scaler
-        super(Trainer, self).run()
 
     def _stop_at_max_iterations(self, engine: Engine) -> None:
         # max_epochs = ceil(max_iterations / epoch_length), so the limit falls inside the last epoch: ending that
@@ -261,7 +245,7 @@ class SemiSupervisedTrainer(Trainer):
 
         def _compute_pred_loss() -> None:
             pred, losses = engine.method(
-                engine.network, _plain(inputs), _plain(targets), _plain(unlabeled), weight, context=context
+                engine.network, as_plain_tensor(inputs), as_plain_tensor(targets), as_plain_tensor(unlabeled), weight, context=context
             )
             if "loss" not in losses:
                 raise KeyError(f"the method {type(engine.method).__name__} returned no 'loss' (got {sorted(losses)}).")

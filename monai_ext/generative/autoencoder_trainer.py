@@ -21,8 +21,6 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
-from monai.data import MetaTensor
-from monai.engines.trainer import Trainer
 from monai.engines.utils import IterationEvents, default_metric_cmp_fn, default_prepare_batch
 from monai.inferers import Inferer, SimpleInferer
 from monai.losses import PatchAdversarialLoss, SSIMLoss
@@ -30,6 +28,8 @@ from monai.utils import IgniteInfo, min_version, optional_import
 from monai.utils.enums import CommonKeys as Keys
 from torch.optim.optimizer import Optimizer
 from torch.utils.data import DataLoader
+
+from monai_ext.engines import USMixedPrecisionTrainer, as_plain_tensor
 
 if TYPE_CHECKING:
     from ignite.engine import Engine, EventEnum
@@ -43,10 +43,6 @@ __all__ = ["USAutoencoderTrainer", "gaussian_kl_loss"]
 
 _PIXEL_LOSSES = {"mse": torch.nn.functional.mse_loss, "l1": torch.nn.functional.l1_loss}
 
-
-def _plain(x: torch.Tensor) -> torch.Tensor:
-    # MetaTensor bookkeeping runs on every op of forward and backward; the losses need no metadata.
-    return x.as_tensor() if isinstance(x, MetaTensor) else x
 
 
 def gaussian_kl_loss(z_mu: torch.Tensor, z_sigma: torch.Tensor, num_pixels: int | None = None) -> torch.Tensor:
@@ -77,7 +73,7 @@ def gaussian_kl_loss(z_mu: torch.Tensor, z_sigma: torch.Tensor, num_pixels: int 
     return kl / num_pixels if num_pixels else kl
 
 
-class USAutoencoderTrainer(Trainer):
+class USAutoencoderTrainer(USMixedPrecisionTrainer):
     """
     Train a MONAI ``AutoencoderKL`` on images scaled to [-1, 1], optionally with a patch discriminator (VAE-GAN).
 
@@ -121,14 +117,16 @@ class USAutoencoderTrainer(Trainer):
         additional_metrics: more metrics (e.g. ``ignite.metrics.Average`` of ``loss_kl``).
         metric_cmp_fn: key metric comparison.
         train_handlers: handlers to attach.
-        amp: mixed precision (CUDA).
+        amp: mixed precision on the engine's device (CPU or CUDA; see
+            :class:`~monai_ext.engines.USMixedPrecision`), a bool or a config string.
         event_names: additional custom events.
         event_to_attr: custom event to state attribute map.
         decollate: decollate the outputs on MODEL_COMPLETED (MONAI handlers with `from_engine(..., first=True)`,
             e.g. the `--tracking mlflow` defaults, expect it).
         optim_set_to_none: ``zero_grad(set_to_none=...)``.
         to_kwargs: extra ``Tensor.to`` arguments.
-        amp_kwargs: extra ``torch.autocast`` arguments.
+        amp_kwargs: kept for MONAI compatibility; only its ``dtype`` entry is read.
+        amp_dtype: "bfloat16" (default) or "float16" (CUDA only, with a gradient scaler).
 
     Raises:
         ValueError: for an unknown pixel loss, negative weights, or a discriminator without optimizer.
@@ -162,13 +160,14 @@ class USAutoencoderTrainer(Trainer):
         additional_metrics: dict[str, Metric] | None = None,
         metric_cmp_fn: Callable = default_metric_cmp_fn,
         train_handlers: Sequence | None = None,
-        amp: bool = False,
+        amp: bool | str = False,
         event_names: list[str | EventEnum | type[EventEnum]] | None = None,
         event_to_attr: dict | None = None,
         decollate: bool = True,
         optim_set_to_none: bool = True,
         to_kwargs: dict | None = None,
         amp_kwargs: dict | None = None,
+        amp_dtype: str | torch.dtype | None = None,
     ) -> None:
         if isinstance(pixel_loss, str):
             if pixel_loss.lower() not in _PIXEL_LOSSES:
@@ -205,13 +204,14 @@ class USAutoencoderTrainer(Trainer):
             additional_metrics=additional_metrics,
             metric_cmp_fn=metric_cmp_fn,
             handlers=train_handlers,
-            amp=amp,
+            amp=False,  # see init_mixed_precision below
             event_names=event_names,
             event_to_attr=event_to_attr,
             decollate=decollate,
             to_kwargs=to_kwargs,
             amp_kwargs=amp_kwargs,
         )
+        self.init_mixed_precision(amp, device, amp_dtype, amp_kwargs)
         self.network = network
         self.optimizer = optimizer
         self.inferer = SimpleInferer() if inferer is None else inferer
@@ -247,7 +247,7 @@ class USAutoencoderTrainer(Trainer):
         if batchdata is None:
             raise ValueError("Must provide batch data for current iteration.")
         batch = engine.prepare_batch(batchdata, engine.state.device, engine.non_blocking, **engine.to_kwargs)
-        images = _plain(batch[0])
+        images = as_plain_tensor(batch[0])
         engine.state.output = {Keys.IMAGE: images, Keys.LABEL: images}
         adversarial = self._adversarial_active(engine)
         out = engine.state.output
@@ -289,35 +289,23 @@ class USAutoencoderTrainer(Trainer):
 
         engine.network.train()
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
-        use_scaler = engine.amp and engine.scaler is not None
+        amp = engine.mixed_precision
         if adversarial:
             engine.discriminator.train()
-        if use_scaler:
-            with torch.autocast("cuda", **engine.amp_kwargs):
-                _generator_loss()
-            engine.scaler.scale(out[Keys.LOSS]).backward()
-            engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
-            engine.scaler.step(engine.optimizer)
-        else:
+        with amp.autocast():
             _generator_loss()
-            out[Keys.LOSS].backward()
-            engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
-            engine.optimizer.step()
+        amp.backward(out[Keys.LOSS])
+        engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
+        amp.step(engine.optimizer)
         loss_disc = images.new_zeros((), dtype=torch.float32)
         if adversarial:
             engine.discriminator_optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
-            if use_scaler:
-                with torch.autocast("cuda", **engine.amp_kwargs):
-                    loss_disc = _discriminator_loss()
-                engine.scaler.scale(loss_disc).backward()
-                engine.scaler.step(engine.discriminator_optimizer)
-            else:
+            with amp.autocast():
                 loss_disc = _discriminator_loss()
-                loss_disc.backward()
-                engine.discriminator_optimizer.step()
-        if use_scaler:
-            # one GradScaler for both optimizers: update once per iteration, after every step (torch AMP recipe)
-            engine.scaler.update()
+            amp.backward(loss_disc)
+            amp.step(engine.discriminator_optimizer)
+        # one scaler for both optimizers: update once per iteration, after every step (torch AMP recipe)
+        amp.update()
         out["loss_disc"] = loss_disc.detach()
         out[Keys.PRED] = out[Keys.PRED].detach()
         engine.fire_event(IterationEvents.MODEL_COMPLETED)

@@ -19,8 +19,6 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import torch
-from monai.data import MetaTensor
-from monai.engines.trainer import Trainer
 from monai.engines.utils import IterationEvents, default_metric_cmp_fn, default_prepare_batch
 from monai.inferers import LatentDiffusionInferer
 from monai.utils import IgniteInfo, min_version, optional_import
@@ -28,6 +26,7 @@ from monai.utils.enums import CommonKeys as Keys
 from torch.optim.optimizer import Optimizer
 from torch.utils.data import DataLoader
 
+from monai_ext.engines import USMixedPrecisionTrainer, as_plain_tensor
 from monai_ext.generative.weights import write_latent_stats
 
 if TYPE_CHECKING:
@@ -41,9 +40,6 @@ else:
 
 __all__ = ["USLatentDiffusionTrainer", "latent_statistics"]
 
-
-def _plain(x: torch.Tensor) -> torch.Tensor:
-    return x.as_tensor() if isinstance(x, MetaTensor) else x
 
 
 @torch.no_grad()
@@ -76,7 +72,7 @@ def latent_statistics(
     autoencoder.eval()
     total, total_sq, count, shape = 0.0, 0.0, 0, None
     for batch in islice(data_loader, max_batches):
-        x = _plain(prepare_batch(batch, device, False)[0])
+        x = as_plain_tensor(prepare_batch(batch, device, False)[0])
         z = autoencoder.encode_stage_2_inputs(x).double()
         total += float(z.sum())
         total_sq += float((z * z).sum())
@@ -90,7 +86,7 @@ def latent_statistics(
     return var**0.5, shape
 
 
-class USLatentDiffusionTrainer(Trainer):
+class USLatentDiffusionTrainer(USMixedPrecisionTrainer):
     """
     Train a diffusion model (e.g. MONAI ``DiffusionModelUNet``) on the latents of a frozen autoencoder.
 
@@ -131,14 +127,16 @@ class USLatentDiffusionTrainer(Trainer):
         additional_metrics: more metrics.
         metric_cmp_fn: key metric comparison.
         train_handlers: handlers to attach.
-        amp: mixed precision (CUDA).
+        amp: mixed precision on the engine's device (CPU or CUDA; see
+            :class:`~monai_ext.engines.USMixedPrecision`), a bool or a config string.
         event_names: additional custom events.
         event_to_attr: custom event to state attribute map.
         decollate: decollate the outputs on MODEL_COMPLETED (MONAI handlers with `from_engine(..., first=True)`,
             e.g. the `--tracking mlflow` defaults, expect it).
         optim_set_to_none: ``zero_grad(set_to_none=...)``.
         to_kwargs: extra ``Tensor.to`` arguments.
-        amp_kwargs: extra ``torch.autocast`` arguments.
+        amp_kwargs: kept for MONAI compatibility; only its ``dtype`` entry is read.
+        amp_dtype: "bfloat16" (default) or "float16" (CUDA only, with a gradient scaler).
 
     Raises:
         TypeError: when ``inferer`` is not a ``LatentDiffusionInferer``.
@@ -167,13 +165,14 @@ class USLatentDiffusionTrainer(Trainer):
         additional_metrics: dict[str, Metric] | None = None,
         metric_cmp_fn: Callable = default_metric_cmp_fn,
         train_handlers: Sequence | None = None,
-        amp: bool = False,
+        amp: bool | str = False,
         event_names: list[str | EventEnum | type[EventEnum]] | None = None,
         event_to_attr: dict | None = None,
         decollate: bool = True,
         optim_set_to_none: bool = True,
         to_kwargs: dict | None = None,
         amp_kwargs: dict | None = None,
+        amp_dtype: str | torch.dtype | None = None,
     ) -> None:
         if not isinstance(inferer, LatentDiffusionInferer):
             raise TypeError(f"inferer must be a monai.inferers.LatentDiffusionInferer, got {type(inferer).__name__}.")
@@ -199,13 +198,14 @@ class USLatentDiffusionTrainer(Trainer):
             additional_metrics=additional_metrics,
             metric_cmp_fn=metric_cmp_fn,
             handlers=train_handlers,
-            amp=amp,
+            amp=False,  # see init_mixed_precision below
             event_names=event_names,
             event_to_attr=event_to_attr,
             decollate=decollate,
             to_kwargs=to_kwargs,
             amp_kwargs=amp_kwargs,
         )
+        self.init_mixed_precision(amp, device, amp_dtype, amp_kwargs)
         self.network = network
         self.optimizer = optimizer
         self.autoencoder = autoencoder
@@ -269,7 +269,7 @@ class USLatentDiffusionTrainer(Trainer):
         if batchdata is None:
             raise ValueError("Must provide batch data for current iteration.")
         batch = engine.prepare_batch(batchdata, engine.state.device, engine.non_blocking, **engine.to_kwargs)
-        images = _plain(batch[0])
+        images = as_plain_tensor(batch[0])
         n = images.shape[0]
         noise = torch.randn((n, *self._latent_shape(engine, images)), device=images.device)
         num_steps = int(engine.inferer.scheduler.num_train_timesteps)
@@ -299,18 +299,13 @@ class USLatentDiffusionTrainer(Trainer):
         engine.autoencoder.eval()
         engine.network.train()
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
-        if engine.amp and engine.scaler is not None:
-            with torch.autocast("cuda", **engine.amp_kwargs):
-                _compute_pred_loss()
-            engine.scaler.scale(out[Keys.LOSS]).backward()
-            engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
-            engine.scaler.step(engine.optimizer)
-            engine.scaler.update()
-        else:
+        amp = engine.mixed_precision
+        with amp.autocast():
             _compute_pred_loss()
-            out[Keys.LOSS].backward()
-            engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
-            engine.optimizer.step()
+        amp.backward(out[Keys.LOSS])
+        engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
+        amp.step(engine.optimizer)
+        amp.update()
         out[Keys.PRED] = out[Keys.PRED].detach()
         engine.fire_event(IterationEvents.MODEL_COMPLETED)
         return engine.state.output
