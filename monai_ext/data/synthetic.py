@@ -11,7 +11,7 @@
 
 """Read the manifest of synthetic unlabelled images (MGCC stage 1, mgcc.md section 7.4).
 
-The manifest is the JSON written by the ``generate`` stage (:mod:`monai_ext.generative.synthesis`) next to the
+The manifest is the JSON written by the ``generate`` stage (:mod:`monai_ext.generative.synthetic_manifest`) next to the
 ``syn_XXXX.png`` files. Its ``"files"`` list holds paths relative to the manifest's folder (or absolute paths);
 each entry is either a string or an object with an ``"image"`` key. Everything else in the manifest (seed,
 sampler, checkpoint hashes, ...) is provenance and is not needed to load the images.

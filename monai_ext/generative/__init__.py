@@ -15,11 +15,10 @@ from __future__ import annotations
 
 from .autoencoder_trainer import USAutoencoderTrainer, gaussian_kl_loss
 from .latent_diffusion_trainer import USLatentDiffusionTrainer, latent_statistics
-from .synthesis import (
+from .latent_sampler import USLatentImageSampler, load_reference_images
+from .synthetic_manifest import (
     MANIFEST_FORMAT_VERSION,
-    USLatentImageSampler,
     USSyntheticManifestHandler,
-    load_reference_images,
     synthetic_split_path,
     write_synthetic_split,
 )

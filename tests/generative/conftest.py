@@ -8,9 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from monai.data import DataLoader, Dataset
+from monai.inferers import LatentDiffusionInferer
 from monai.networks.nets import AutoencoderKL, DiffusionModelUNet
+from monai.networks.schedulers import DDIMScheduler
 
 from monai_ext.data import make_split_file, write_phantom_dataset
+from monai_ext.generative import USLatentImageSampler
 
 
 @pytest.fixture(scope="session")
@@ -69,3 +73,20 @@ def image_loader(split: Path, root: Path, size: int = 32, batch_size: int = 4, p
     )
     torch.manual_seed(0)
     return DataLoader(Dataset(items, tf), batch_size=batch_size, shuffle=False)
+
+
+def tiny_ddim() -> DDIMScheduler:
+    return DDIMScheduler(
+        num_train_timesteps=1000, schedule="scaled_linear_beta", beta_start=0.002, beta_end=0.02, clip_sample=False
+    )
+
+
+def tiny_sampler(out_dir, n=5, batch_size=2, eta=1.0, seed=0, output_size=(40, 40), handlers=None, refs=None, ids=None):
+    torch.manual_seed(0)
+    ae, unet = tiny_autoencoder().eval(), tiny_unet().eval()
+    loader = DataLoader(Dataset([{"index": i} for i in range(n)]), batch_size=batch_size, shuffle=False)
+    return USLatentImageSampler(
+        "cpu", loader, unet, ae, LatentDiffusionInferer(tiny_ddim(), scale_factor=1.0), tiny_ddim(), latent_shape=(2, 4, 4),
+        output_dir=out_dir, num_inference_steps=3, eta=eta, seed=seed, output_size=output_size, val_handlers=handlers,
+        reference_images=refs, reference_ids=ids,
+    )
