@@ -13,6 +13,7 @@ backward pass, the L2 norm of the weight gradient of its output convolution and 
 Usage:
     python scripts/diagnose_background_prior.py --bundle msmo_us_segmentation --iterations 200 \
         --configs train.json quick.json --override '{"learning_rate": 0.01}' --out runs/diag/msmo_sgd001.json
+    python scripts/diagnose_background_prior.py --table runs/diag/*.json      # one Markdown row per run
 """
 
 from __future__ import annotations
@@ -36,15 +37,44 @@ def find_head(network: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Modul
     return decoder, convs[-1]
 
 
+def table(paths: list[str]) -> str:
+    """One Markdown row per diagnostic run: predicted vs true foreground fraction and the head's gradient norm at a
+    few iterations, the first iteration from which no pixel is predicted as foreground, and the best validation Dice."""
+    marks = (1, 50, 100, 200)
+    head = ("| run | " + " | ".join(f"it {m}: predicted / true foreground, grad" for m in marks)
+            + " | all-background from | best val Dice |")
+    lines = [head, "|" + " --- |" * (len(marks) + 3)]
+    for path in paths:
+        r = json.loads(Path(path).read_text())
+        rows = {row["iteration"]: row for row in r["rows"]}
+        cells = []
+        for m in marks:
+            row = rows.get(m)
+            cells.append("—" if row is None else
+                         f"{sum(row['pred_fg']) / len(row['pred_fg']):.3f} / {sum(row['true_fg']) / len(row['true_fg']):.3f}, "
+                         f"{row['head_grad_norm']:.1e}")
+        collapsed = next((row["iteration"] for row in r["rows"] if max(row["pred_fg"]) == 0.0), None)
+        best = r.get("best_val_dice")
+        lines.append(f"| {Path(path).stem} | " + " | ".join(cells) + f" | {collapsed or 'never'} | "
+                     f"{'—' if best is None else f'{best:.3f}'} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", required=True)
+    parser.add_argument("--table", nargs="+", help="print the Markdown table of finished runs and exit")
+    parser.add_argument("--bundle")
     parser.add_argument("--configs", nargs="+", default=["train.json", "quick.json"])
     parser.add_argument("--override", default="{}", help="JSON dict of config overrides")
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--every", type=int, default=10)
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out")
     args = parser.parse_args()
+    if args.table:
+        print(table(args.table))
+        return
+    if not args.bundle or not args.out:
+        parser.error("--bundle and --out are required (or --table FILES)")
 
     from monai.bundle import ConfigParser
     from monai.engines.utils import IterationEvents
