@@ -44,6 +44,7 @@ from torch.utils.data import DataLoader
 
 from monai_ext.data.synthetic import SYNTHETIC_MANIFEST_FORMAT
 from monai_ext.generative.weights import file_sha256
+from monai_ext.utils.flags import parse_flag
 
 if TYPE_CHECKING:
     from ignite.engine import Engine, EventEnum, Events
@@ -485,7 +486,7 @@ class USSyntheticManifestHandler:
         self.checkpoints = dict(checkpoints or {})
         self.params = dict(params or {})
         self.memorisation_threshold = memorisation_threshold
-        self.write_split = bool(write_split)
+        self.write_split = parse_flag(write_split, "write_split")
         self.logger = logging.getLogger(__name__)
         self.derived_split_file: Path | None = None
 

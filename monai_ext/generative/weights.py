@@ -28,6 +28,8 @@ from typing import Any
 
 import torch
 
+from monai_ext.utils.flags import parse_flag
+
 __all__ = ["file_sha256", "load_network_weights", "read_latent_stats", "save_network_weights", "write_latent_stats"]
 
 
@@ -91,7 +93,7 @@ def load_network_weights(
         raise ValueError(f"checkpoint {p} does not match {type(network).__name__}: {e}") from e
     if device is not None:
         network = network.to(device)
-    if freeze:
+    if parse_flag(freeze, "freeze"):
         network.eval()
         for prm in network.parameters():
             prm.requires_grad_(False)
