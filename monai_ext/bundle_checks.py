@@ -128,6 +128,6 @@ def _check_checkpoint_fits(config_file: str, meta_file: str, root: Path, ckpt: P
     if report:
         raise USCheckpointError(
             ckpt,
-            f"does not fit network_def ({type(network).__name__}) of {config_file}: {report}. Was it trained with other "
-            "network settings (features, in_channels, task / number of structures)?",
+            f"does not fit network_def ({type(network).__name__}) of {config_file}: {report}. Was it trained with "
+            "other network settings (features, in_channels, task / number of structures)?",
         )

@@ -177,7 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
         "'validation' and 'test') for a dataset folder. An existing split file is reused, never re-drawn.",
     )
     p.add_argument("dataset", help="dataset folder (phantom, BUSI, images/+masks/ or images/+masks/0/)")
-    p.add_argument("--out", default=None, help="split file to write (default DATASET/splits/split_s<SEED>_v<VAL>_t<TEST>_l<LABELED>.json)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="split file to write (default DATASET/splits/split_s<SEED>_v<VAL>_t<TEST>_l<LABELED>.json)",
+    )
     p.add_argument("--val", type=float, default=0.1, help="validation fraction of groups (default 0.1)")
     p.add_argument("--test", type=float, default=0.2, help="test fraction of groups (default 0.2)")
     p.add_argument("--labeled", type=float, default=0.125, help="labelled fraction of the training pool")

@@ -390,6 +390,8 @@ def _count_fragments(fp: Any, file_size: int, stop_after: int) -> tuple[int | No
 def _count_attribute(ds: Dataset, keyword: str, tag: str, default: int | None = None) -> int:
     """A positive integer attribute (NumberOfFrames, Rows, ...), or a USDicomError naming it."""
     value = ds.get(keyword, default)
+    if value in (None, "") and default is not None:
+        return default  # absent or empty (Type 2 in some IODs): the DICOM default
     try:
         number = int(value)
     except (TypeError, ValueError):

@@ -8,7 +8,7 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""MONAI's ``PILWriter`` with atomic files: the PNG masks of inference appear whole or not at all, and say who wrote them.
+"""MONAI's ``PILWriter`` with atomic files: inference's PNG masks appear whole or not at all, and say who wrote them.
 
 ``SaveImaged(writer="monai_ext.io.USAtomicPILWriter", ...)`` writes each mask to a hidden temporary name in the
 output folder and renames it into place (:func:`monai_ext.utils.atomic_output`), so a crash or a kill never leaves a
