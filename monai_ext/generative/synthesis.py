@@ -44,6 +44,7 @@ from torch.utils.data import DataLoader
 
 from monai_ext.data.synthetic import SYNTHETIC_MANIFEST_FORMAT
 from monai_ext.generative.weights import file_sha256
+from monai_ext.utils.atomic import atomic_output
 from monai_ext.utils.flags import parse_flag
 
 if TYPE_CHECKING:
@@ -79,12 +80,15 @@ def _to_uint8(images: torch.Tensor) -> torch.Tensor:
 
 def _save_png(arr: np.ndarray, path: Path) -> None:
     # arrays follow MONAI's PILReader layout (C, W, H): transpose so that the file reloads as the same array
+    # written whole or not at all: the images become unlabelled training inputs of the next stage
     if arr.shape[0] == 1:
-        Image.fromarray(np.ascontiguousarray(arr[0].T), mode="L").save(path)
+        image = Image.fromarray(np.ascontiguousarray(arr[0].T), mode="L")
     elif arr.shape[0] == 3:
-        Image.fromarray(np.ascontiguousarray(arr.transpose(2, 1, 0)), mode="RGB").save(path)
+        image = Image.fromarray(np.ascontiguousarray(arr.transpose(2, 1, 0)), mode="RGB")
     else:
         raise ValueError(f"cannot write a {arr.shape[0]}-channel image as PNG: {path}")
+    with atomic_output(path) as tmp:
+        image.save(tmp, format="PNG")
 
 
 def load_reference_images(paths: Sequence[str | Path], size: int = 64, channels: int = 1) -> torch.Tensor:
@@ -557,8 +561,8 @@ class USSyntheticManifestHandler:
                 self.split_file, [out_dir / r["file"] for r in kept], manifest=self.manifest_file
             )
             manifest["derived_split_file"] = str(self.derived_split_file)
-        self.manifest_file.parent.mkdir(parents=True, exist_ok=True)
-        self.manifest_file.write_text(json.dumps(manifest, indent=4) + "\n", encoding="utf-8")
+        with atomic_output(self.manifest_file) as tmp:
+            tmp.write_text(json.dumps(manifest, indent=4) + "\n", encoding="utf-8")
         engine.state.synthetic_manifest = str(self.manifest_file)
         self.logger.info(
             f"wrote {len(files)} synthetic images to {out_dir}, manifest {self.manifest_file}"

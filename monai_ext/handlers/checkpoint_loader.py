@@ -44,13 +44,14 @@ class USCheckpointError(USInputError):
 
     Args:
         path: the checkpoint file.
-        problem: what is wrong (and how to fix it).
+        problem: what is wrong (and how to fix it). Omitted, ``path`` is the whole message (as torch's DataLoader
+            re-creates errors raised in worker processes).
     """
 
-    def __init__(self, path: str | os.PathLike, problem: str) -> None:
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"checkpoint {self.path}: {problem}")
+    def __init__(self, path: str | os.PathLike, problem: str | None = None) -> None:
+        self.path = str(path) if problem is not None else ""
+        self.problem = problem if problem is not None else str(path)
+        super().__init__(f"checkpoint {self.path}: {problem}" if problem is not None else str(path))
 
 
 def _shape(value: Any) -> tuple[int, ...] | None:

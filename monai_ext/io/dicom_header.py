@@ -99,13 +99,14 @@ class USDicomError(USInputError):
 
     Args:
         path: the offending file.
-        problem: what is wrong with it (and, where possible, how to fix it).
+        problem: what is wrong with it (and, where possible, how to fix it). Omitted, ``path`` is the whole
+            message: how torch's DataLoader re-creates an error raised in a worker process, keeping its type.
     """
 
-    def __init__(self, path: str | os.PathLike, problem: str):
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+    def __init__(self, path: str | os.PathLike, problem: str | None = None):
+        self.path = str(path) if problem is not None else ""
+        self.problem = problem if problem is not None else str(path)
+        super().__init__(f"{self.path}: {problem}" if problem is not None else str(path))
 
 
 class USCalibrationWarning(UserWarning):
@@ -388,7 +389,7 @@ def _count_fragments(fp: Any, file_size: int, stop_after: int) -> tuple[int | No
 
 
 def _count_attribute(ds: Dataset, keyword: str, tag: str, default: int | None = None) -> int:
-    """A positive integer attribute (NumberOfFrames, Rows, ...), or a USDicomError naming it."""
+    """A positive integer attribute (NumberOfFrames, Rows, ...); a ValueError naming it otherwise."""
     value = ds.get(keyword, default)
     if value in (None, "") and default is not None:
         return default  # absent or empty (Type 2 in some IODs): the DICOM default
@@ -397,7 +398,8 @@ def _count_attribute(ds: Dataset, keyword: str, tag: str, default: int | None = 
     except (TypeError, ValueError):
         number = None
     if number is None or number < 1 or (not isinstance(value, (int, np.integer)) and float(value) != number):
-        raise ValueError(f"{keyword} {tag} is {value!r}: it must be a whole number of at least 1")
+        shown = "empty" if value in (None, "") else str(value)
+        raise ValueError(f"{keyword} {tag} is {shown}: it must be a whole number of at least 1")
     return number
 
 

@@ -57,7 +57,12 @@ def input_error_lines(error: BaseException) -> str:
     found = find_input_error(error)
     if found is None or found is error:
         return ""  # no input error, or it already is the last line of the traceback
-    return f"\nmonai_ext: stopped on bad input (traceback above):\n{type(found).__name__}: {found}\n"
+    text = str(found)
+    if "Original Traceback" in text:  # re-raised from a DataLoader worker: the message is the worker's traceback
+        last = [line for line in text.splitlines() if line.strip()][-1]
+        prefix = f"{type(found).__name__}: "
+        text = last[last.find(prefix) + len(prefix):] if prefix in last else last
+    return f"\nmonai_ext: stopped on bad input (traceback above):\n{type(found).__name__}: {text}\n"
 
 
 def install_input_error_hook() -> bool:

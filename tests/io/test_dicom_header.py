@@ -50,7 +50,7 @@ def test_good_clips_pass(clips):
 def test_frame_count_and_image_size_are_checked_against_the_pixel_data(clips, tmp_path):
     native, _ = clips
     zero = _edit(native, tmp_path / "zero.dcm", NumberOfFrames=0)
-    with pytest.raises(USDicomError, match=r"zero\.dcm: NumberOfFrames \(0028,0008\) is '?0'?: it must be a whole"):
+    with pytest.raises(USDicomError, match=r"zero\.dcm: NumberOfFrames \(0028,0008\) is 0: it must be a whole"):
         read_us_header(zero)
     with pytest.raises(USDicomError, match=r"zero\.dcm: NumberOfFrames"):
         list_inference_inputs(tmp_path)  # the listing fails before any frame (before: a crash inside highdicom)

@@ -91,3 +91,22 @@ def test_the_hook_keeps_the_previous_hook_and_other_errors_unchanged(monkeypatch
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "USDatasetError: mask /d/masks/a.png: unexpected gray values [1, 2, 3]"
     )
+
+
+def test_errors_raised_in_dataloader_workers_keep_their_type():
+    """torch re-raises a worker's error as type(error)(message); our errors must survive that to be found."""
+    from torch.utils.data import DataLoader, Dataset
+
+    class BadClip(Dataset):
+        def __len__(self):
+            return 1
+
+        def __getitem__(self, index):
+            raise USDicomError("/in/clip.dcm", "failed to decode frame 7")
+
+    with pytest.raises(USDicomError) as info:
+        next(iter(DataLoader(BadClip(), num_workers=1)))
+    assert find_input_error(_wrapped(info.value)) is info.value
+    assert input_error_lines(_wrapped(info.value)).strip().splitlines()[-1] == (
+        "USDicomError: /in/clip.dcm: failed to decode frame 7"
+    )
