@@ -8,7 +8,12 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Offline checks of a monai_ext bundle with MONAI's own bundle tools (what model-zoo CI runs, without network)."""
+"""Offline checks of a monai_ext bundle with MONAI's own bundle tools (what model-zoo CI runs, without network).
+
+Offline means no network, not no code: the checks parse ``configs/inference.json`` with MONAI's ``ConfigParser``,
+which evaluates its ``$`` expressions with Python's ``eval`` and imports and calls every ``_target_`` it
+instantiates. Checking a bundle runs that bundle's code, with the rights of the user: check only bundles you trust.
+"""
 
 from __future__ import annotations
 
@@ -50,6 +55,12 @@ def check_bundle(
 
     Raises:
         ValueError: a required file is missing or the metadata is inconsistent.
+        monai_ext.handlers.USCheckpointError: the checkpoint cannot be read or does not fit ``network_def`` (the
+            message names the file and the differing entries).
+
+    Note:
+        The checks evaluate ``inference.json`` (its ``$`` expressions and ``_target_`` imports): they run the
+        bundle's code.
     """
     import torch
     from monai.bundle import ckpt_export, verify_metadata, verify_net_in_out
@@ -77,6 +88,8 @@ def check_bundle(
     if not ckpt.is_file():
         results["ckpt_export"] = "skipped: no checkpoint (train the bundle first)"
         return results
+    # MONAI's export fails on a checkpoint of another network with torch's message, without the file: check first
+    _check_checkpoint_fits(inference, meta_file, root, ckpt, {**net_override, **(export_override or {})})
     out = ckpt.with_suffix(".ts")
     ckpt_export(net_id="network_def", filepath=str(out), ckpt_file=str(ckpt), meta_file=meta_file,
                 config_file=inference, bundle_root=str(root), key_in_ckpt="model", **net_override,
@@ -84,3 +97,37 @@ def check_bundle(
     torch.jit.load(str(out))
     results["ckpt_export"] = f"ok: {out}"
     return results
+
+
+def _check_checkpoint_fits(config_file: str, meta_file: str, root: Path, ckpt: Path, override: dict[str, Any]) -> None:
+    """Raise a USCheckpointError naming ``ckpt`` when its ``model`` weights do not fit ``network_def``."""
+    from collections.abc import Mapping
+
+    import torch
+    from monai.bundle import ConfigParser
+
+    from monai_ext.handlers.checkpoint_loader import USCheckpointError, describe_state_dict_mismatch
+
+    parser = ConfigParser()
+    parser.read_config(f=config_file)
+    parser.read_meta(f=meta_file)
+    parser["bundle_root"] = str(root)
+    for key, value in override.items():
+        parser[key] = value
+    network = parser.get_parsed_content("network_def")
+    try:
+        checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True)
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [""])[0]
+        problem = f"cannot be read with torch.load(weights_only=True) ({type(e).__name__}: {first})"
+        raise USCheckpointError(ckpt, problem) from None
+    state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, Mapping) else None
+    if not isinstance(state, Mapping):
+        raise USCheckpointError(ckpt, f"holds a {type(checkpoint).__name__}, not a state dict")
+    report = describe_state_dict_mismatch(network.state_dict(), state)
+    if report:
+        raise USCheckpointError(
+            ckpt,
+            f"does not fit network_def ({type(network).__name__}) of {config_file}: {report}. Was it trained with "
+            "other network settings (features, in_channels, task / number of structures)?",
+        )

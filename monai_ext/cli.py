@@ -33,9 +33,29 @@ def _cmd_phantom(args: argparse.Namespace) -> int:
     return 0
 
 
+def _label_table(text: str | None) -> dict | None:
+    """The --labels JSON ({"lv": [1], "myocardium": [2]}), checked; None when not given."""
+    if text is None:
+        return None
+    import json
+
+    from monai_ext.transforms.masks import normalize_label_table
+
+    try:
+        table = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"--labels must be JSON such as '{{\"lv\": [1], \"la\": [3]}}', got {text!r} ({e}).") from None
+    try:
+        normalize_label_table(table)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"--labels {text!r}: {e}.") from None
+    return table
+
+
 def _cmd_split(args: argparse.Namespace) -> int:
     from monai_ext.data.splits import import_txt_split, make_split_file
 
+    labels = _label_table(args.labels)
     if args.import_train is not None:
         out = import_txt_split(
             args.dataset,
@@ -45,6 +65,7 @@ def _cmd_split(args: argparse.Namespace) -> int:
             labeled=args.labeled,
             seed=args.seed,
             layout=args.layout,
+            labels=labels,
         )
     else:
         out = make_split_file(
@@ -56,6 +77,7 @@ def _cmd_split(args: argparse.Namespace) -> int:
             seed=args.seed,
             group_by=args.group_by,
             layout=args.layout,
+            labels=labels,
         )
     print(f"split file: {out}")
     return 0
@@ -199,13 +221,24 @@ def build_parser() -> argparse.ArgumentParser:
         "'validation' and 'test') for a dataset folder. An existing split file is reused, never re-drawn.",
     )
     p.add_argument("dataset", help="dataset folder (phantom, BUSI, images/+masks/ or images/+masks/0/)")
-    p.add_argument("--out", default=None, help="split file to write (default DATASET/splits/split_s<SEED>_v<VAL>_t<TEST>_l<LABELED>.json)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="split file to write (default DATASET/splits/split_s<SEED>_v<VAL>_t<TEST>_l<LABELED>.json)",
+    )
     p.add_argument("--val", type=float, default=0.1, help="validation fraction of groups (default 0.1)")
     p.add_argument("--test", type=float, default=0.2, help="test fraction of groups (default 0.2)")
     p.add_argument("--labeled", type=float, default=0.125, help="labelled fraction of the training pool")
     p.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
     p.add_argument("--group-by", default=None, help="regex whose first group (or whole match) is the patient id")
     p.add_argument("--layout", default="auto", help="dataset layout (default: detect)")
+    p.add_argument(
+        "--labels",
+        default=None,
+        metavar="JSON",
+        help='label table: structure -> mask gray values in label order, e.g. \'{"lv": [1], "myocardium": [2], '
+        '"la": [3]}\' (default: dataset.json "labels", else {"foreground": [255]})',
+    )
     p.add_argument("--import-train", default=None, help="import a legacy <name>_train1.txt id list instead")
     p.add_argument("--import-val", default=None, help="the matching legacy <name>_val1.txt id list")
     p.set_defaults(func=_cmd_split)
@@ -226,9 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "check-bundle",
-        help="verify bundles offline: metadata schema, changelog, files, network in/out, TorchScript export",
+        help="verify bundles without network: metadata schema, changelog, files, network in/out, TorchScript export "
+        "(runs the bundle's inference.json: check only bundles you trust)",
         description="Run MONAI's verify_metadata (with the project's schema), verify_net_in_out and ckpt_export "
-        "(when models/model.pt exists) on each bundle folder.",
+        "(when models/model.pt exists) on each bundle folder. No network access, but not a static check: "
+        "configs are code. MONAI evaluates every '$' expression of configs/inference.json with Python's eval and "
+        "imports and calls every '_target_' it instantiates, so checking a bundle runs its code with your rights. "
+        "Check only bundles from a source you trust.",
     )
     p.add_argument("bundles", nargs="+", help="bundle folders (bundles/<name>)")
     p.add_argument("--ckpt-file", default=None, help="checkpoint to export instead of models/model.pt")
@@ -321,9 +358,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as e:
-        # Input problems are reported as one clear line, not a traceback.
-        print(f"error: {e}", file=sys.stderr)
+    except Exception as e:
+        # Input problems are reported as one clear line, not a traceback; also when MONAI wrapped ours (a bundle
+        # check evaluates the config, whose errors end in "RuntimeError: Failed to evaluate ConfigExpression").
+        from monai_ext.utils.errors import find_input_error
+
+        found = find_input_error(e)
+        if found is None and not isinstance(e, (ValueError, FileNotFoundError)):
+            raise
+        print(f"error: {found if found is not None else e}", file=sys.stderr)
         return 2
 
 

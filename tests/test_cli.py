@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -50,3 +51,40 @@ def test_phantom_clip(tmp_path):
 def test_bad_arguments_exit_with_usage():
     with pytest.raises(SystemExit):
         build_parser().parse_args(["phantom", "--task", "liver", "--out", "x"])
+
+
+def test_split_labels_option(tmp_path, capsys):
+    from PIL import Image
+
+    root = tmp_path / "d"
+    for i in range(8):
+        (root / "images").mkdir(parents=True, exist_ok=True)
+        (root / "masks").mkdir(exist_ok=True)
+        Image.fromarray(np.full((8, 8), 60, np.uint8)).save(root / "images" / f"a{i}.png")
+        m = np.zeros((8, 8), np.uint8)
+        m[1:3, 1:3], m[4:6, 4:6] = 1, 2
+        Image.fromarray(m).save(root / "masks" / f"a{i}.png")
+    assert main(["split", str(root)]) == 2  # the default binary table refuses masks 1 / 2
+    assert "unexpected gray values [1, 2]" in capsys.readouterr().err
+    assert main(["split", str(root), "--labels", '{"lv": [1], "myocardium": [2]}']) == 0
+    path = capsys.readouterr().out.strip().splitlines()[-1].split("split file: ")[1]
+    assert json.loads(open(path).read())["labels"] == {"lv": [1], "myocardium": [2]}
+    assert main(["split", str(root), "--labels", '{"lv": 1']) == 2
+    assert capsys.readouterr().err.startswith("error: --labels must be JSON")
+
+
+def test_check_bundle_says_it_runs_the_bundle_code_and_names_a_bad_checkpoint(tmp_path, capsys):
+    import torch
+
+    from monai_ext.networks.nets import USUNet
+
+    with pytest.raises(SystemExit):
+        main(["check-bundle", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "configs are code" in text and "eval" in text and "_target_" in text and "trust" in text
+    bundle = Path(__file__).resolve().parents[1] / "bundles" / "supervised_us_segmentation"
+    torch.save({"model": USUNet(2, 1, 4, features=[4, 8, 16, 32, 64]).state_dict()}, tmp_path / "cardiac.pt")
+    assert main(["check-bundle", str(bundle), "--ckpt-file", str(tmp_path / "cardiac.pt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: checkpoint {tmp_path / 'cardiac.pt'}: does not fit network_def")
+    assert "entries have other shapes" in err[0]

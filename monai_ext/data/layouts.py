@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,9 @@ from typing import Any
 
 import numpy as np
 
+from monai_ext.transforms.image import image_mode_scale
 from monai_ext.transforms.masks import channels_of_pil_mode, mask_to_label_index, normalize_label_table
+from monai_ext.utils.errors import USInputError
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -51,6 +54,8 @@ __all__ = [
     "USDatasetError",
     "USDatasetNotFoundError",
     "DatasetListing",
+    "check_image_file",
+    "check_listed_files",
     "detect_layout",
     "list_dataset",
     "read_dataset_json",
@@ -64,7 +69,7 @@ _IGNORED_DIRS = {"splits", "__pycache__"}
 _BUSI_MASK = re.compile(r"^(?P<stem>.+?)_mask(?:_(?P<k>\d+))?$")
 
 
-class USDatasetError(ValueError):
+class USDatasetError(USInputError):
     """A dataset folder cannot be listed; the message names the file or folder and the problem."""
 
 
@@ -199,18 +204,86 @@ def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def _read_pil(path: Path, what: str) -> tuple[Any, tuple[int, int]]:
-    """Decode a file fully with PIL (a header-only open would miss truncated files)."""
+def _open_pil(path: Path, what: str, decode: bool) -> tuple[Any, tuple[int, int]]:
+    """Open a file with PIL: fully decoded (``decode``), else the header and PIL's ``verify`` (PNG chunk CRCs).
+
+    Images larger than ``PIL.Image.MAX_IMAGE_PIXELS`` are refused (PIL only warns below twice that limit), and
+    images whose mode has no known intensity scale (palette, CMYK, 32-bit, float) are refused with the fix.
+    """
     from PIL import Image
 
     try:
-        with Image.open(path) as im:
-            im.load()
-            return im.copy(), im.size
+        if path.is_file() and path.stat().st_size == 0:
+            raise USDatasetError(f"unreadable {what} {path}: the file is empty")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # a decompression bomb is an error here
+            with Image.open(path) as im:
+                if decode:
+                    im.load()
+                    result = im.copy(), im.size
+                else:
+                    result = None, im.size
+                    mode = im.mode
+                    im.verify()
+    except USDatasetError:
+        raise
     except FileNotFoundError as e:
         raise USDatasetNotFoundError(f"{what} not found: {path}") from e
     except Exception as e:  # PIL raises many types (UnidentifiedImageError, OSError, SyntaxError, ...)
         raise USDatasetError(f"unreadable {what} {path}: {e}") from e
+    if what == "image":
+        try:
+            image_mode_scale(result[0].mode if decode else mode, f"image {path}")
+        except USInputError as e:
+            raise USDatasetError(str(e)) from None
+    return result
+
+
+def _read_pil(path: Path, what: str) -> tuple[Any, tuple[int, int]]:
+    """Decode a file fully with PIL (a header-only open would miss truncated files)."""
+    return _open_pil(path, what, decode=True)
+
+
+def check_image_file(path: str | Path, what: str = "image", decode: bool = True) -> tuple[int, int]:
+    """Check that PIL can read an image (or mask) file; returns its size (width, height).
+
+    Args:
+        path: the file.
+        what: ``"image"`` (also checks that the mode has a known intensity scale) or ``"mask"``.
+        decode: decode the pixels (finds truncated files); False reads the header and runs PIL's ``verify``
+            (for PNG, the chunk checksums: truncation and corruption without decompressing).
+
+    Raises:
+        USDatasetNotFoundError: when the file does not exist.
+        USDatasetError: naming the file: empty, not an image, truncated or corrupt, a decompression bomb (larger
+            than ``PIL.Image.MAX_IMAGE_PIXELS``), or an image mode without a known intensity scale.
+    """
+    return _open_pil(Path(path), what, decode)[1]
+
+
+def check_listed_files(root: str | Path, items: Sequence[Mapping[str, Any]]) -> None:
+    """The cheap checks of a split or listing reused later: files exist, are readable image files (header and
+    PIL's ``verify``, no decoding) and masks have their image's size, so that a file deleted or corrupted since the
+    split was made is reported now, naming it, instead of deep inside dataset caching.
+
+    Args:
+        root: the dataset root the item paths are relative to (absolute paths are taken as they are).
+        items: items with ``"image"`` and optionally ``"label"`` (a path or a list of paths).
+
+    Raises:
+        USDatasetNotFoundError / USDatasetError: naming the file and the problem.
+    """
+    base = Path(root)
+    for it in items:
+        img = base / it["image"]
+        size = check_image_file(img, "image", decode=False)
+        labels = it.get("label")
+        for rel in [] if labels is None else [labels] if isinstance(labels, str) else labels:
+            msize = check_image_file(base / rel, "mask", decode=False)
+            if msize != size:
+                raise USDatasetError(
+                    f"mask {base / rel} has size {msize[0]}x{msize[1]} but image {img} has size {size[0]}x{size[1]}"
+                )
 
 
 def _mask_array(im: Any) -> np.ndarray:
@@ -221,7 +294,7 @@ def _mask_array(im: Any) -> np.ndarray:
     return arr[None] if arr.ndim == 2 else np.moveaxis(arr, -1, 0)
 
 
-def _check_item(root: Path, item: dict[str, Any], table: Mapping[str, Sequence[int]]) -> None:
+def _check_item(root: Path, item: dict[str, Any], table: Mapping[str, Sequence[int]], hint: str | None) -> None:
     """Read the image and its masks once: readable, same size, gray values allowed by the table."""
     img_path = root / item["image"]
     _, size = _read_pil(img_path, "image")
@@ -239,7 +312,7 @@ def _check_item(root: Path, item: dict[str, Any], table: Mapping[str, Sequence[i
         try:
             mode_channels = channels_of_pil_mode(im.mode)
             idx = mask_to_label_index(
-                _mask_array(im), table, mode_channels, source=str(mpath), bilevel=im.mode == "1"
+                _mask_array(im), table, mode_channels, source=str(mpath), bilevel=im.mode == "1", label_hint=hint
             )
         except ValueError as e:
             msg = str(e) if str(mpath) in str(e) else f"mask {mpath}: {e}"
@@ -347,6 +420,7 @@ def list_dataset(
     labels: Mapping[str, Sequence[int] | int] | Sequence[Sequence[int] | int] | None = None,
     group_by: str | None = None,
     check: bool = True,
+    label_hint: str | None = None,
 ) -> DatasetListing:
     """List the items of a dataset folder.
 
@@ -356,7 +430,10 @@ def list_dataset(
         labels: label table ``{structure: [gray values]}``; default ``dataset.json`` "labels", else binary.
         group_by: regex applied to the image id (file stem); its first group (or whole match) is the patient id.
             Default ``dataset.json`` "group_regex", else every image is its own group.
-        check: read every image and mask once (readable, same size, gray values allowed by the table).
+        check: read every image and mask once (readable, same size, gray values allowed by the table); False
+            runs only the cheap checks of :func:`check_listed_files` (exists, header, size; no decoding).
+        label_hint: how to fix a mask with gray values outside the table, for the message (default: pass
+            ``labels=`` or set ``"labels"`` in ``dataset.json``).
 
     Returns:
         a :class:`DatasetListing` whose items are sorted by id.
@@ -413,7 +490,9 @@ def list_dataset(
 
     if check:
         for it in items:
-            _check_item(path, it, table)
+            _check_item(path, it, table, label_hint)
+    else:
+        check_listed_files(path, items)
 
     return DatasetListing(
         root=path,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 __all__ = ["resolve_dataset_dir", "prepare_split_file"]
@@ -43,9 +44,11 @@ def resolve_dataset_dir(
         FileNotFoundError: when `dataset_dir` is given but does not exist.
     """
     if dataset_dir:
+        from monai_ext.data.layouts import USDatasetNotFoundError
+
         path = Path(dataset_dir).expanduser()
         if not path.is_dir():
-            raise FileNotFoundError(f"dataset_dir {path} does not exist or is not a folder.")
+            raise USDatasetNotFoundError(f"dataset_dir {path} does not exist or is not a folder.")
         return str(path.resolve())
     from monai_ext.data.phantom import write_phantom_dataset
 
@@ -74,10 +77,15 @@ def prepare_split_file(
     labeled: float = 0.125,
     seed: int = 0,
     group_by: str | None = None,
+    labels: Mapping[str, Sequence[int]] | None = None,
 ) -> str:
     """
     The split file a bundle reads: `split_file` when given and present (validated), else the split of
     `dataset_dir` for these parameters, written once under `dataset_dir/splits/` and reused afterwards.
+
+    A split file that is given or reused is not trusted blindly: its files are checked again cheaply (they exist,
+    their headers read, masks have their image's size), so a file deleted or corrupted since the split was made is
+    reported now, naming it.
 
     Args:
         dataset_dir: the dataset folder.
@@ -87,10 +95,26 @@ def prepare_split_file(
         labeled: labelled fraction of the training pool.
         seed: split seed.
         group_by: patient-id regex (default: the dataset's own rule).
+        labels: the bundle's label table (``@labels``: structure -> mask gray values of its task); the masks are
+            checked against it. None: ``dataset.json`` "labels", else binary 255.
     """
-    from monai_ext.data.splits import load_split, make_split_file
+    from monai_ext.data.layouts import check_listed_files
+    from monai_ext.data.splits import SPLIT_PARTS, load_split, make_split_file
 
     if split_file:
-        load_split(split_file)
+        split = load_split(split_file)
+        check_listed_files(dataset_dir, [it for part in SPLIT_PARTS for it in split[part]])
         return str(Path(split_file).expanduser().resolve())
-    return str(make_split_file(dataset_dir, val=val, test=test, labeled=labeled, seed=seed, group_by=group_by))
+    hint = None
+    if labels is not None:
+        shown = {str(k): list(v) for k, v in dict(labels).items()}
+        hint = (
+            f"the bundle checks the masks against its label table {shown}, which comes from its 'task': pass the "
+            "--task of these masks (breast/thyroid: 255, cardiac: 1/2/3) or --labels with the table that matches them"
+        )
+    return str(
+        make_split_file(
+            dataset_dir, val=val, test=test, labeled=labeled, seed=seed, group_by=group_by, labels=labels,
+            label_hint=hint,
+        )
+    )

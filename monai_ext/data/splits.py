@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from monai_ext.data.layouts import IMAGE_EXTENSIONS, DatasetListing, list_dataset
+from monai_ext.utils.errors import USInputError
 
 __all__ = [
     "SPLIT_PARTS",
@@ -68,7 +69,7 @@ _PART_ALIASES = {"train": "training", "val": "validation", "valid": "validation"
 _LABELED_STREAM = 1  # second seed word: the labelled permutation never shares a stream with the partition
 
 
-class USSplitError(ValueError):
+class USSplitError(USInputError):
     """A split cannot be made, reused or read; the message names the file and the problem."""
 
 
@@ -287,6 +288,9 @@ def _reuse_or_raise(out: Path, expected: Mapping[str, Any]) -> Path:
     for key in _COMPARED_KEYS:
         if key in expected or key in stored:
             a, b = stored.get(key), expected.get(key)
+            if key == "labels" and isinstance(a, Mapping) and isinstance(b, Mapping):
+                # the gray values decide which masks are valid; structure names ("foreground" / "lesion") do not
+                a, b = list(a.values()), list(b.values())
             if json.loads(json.dumps(a)) != json.loads(json.dumps(b)):
                 diffs.append(f"{key}: file has {a!r}, requested {b!r}")
     if diffs:
@@ -316,8 +320,13 @@ def make_split_file(
     layout: str = "auto",
     labels: Mapping[str, Sequence[int] | int] | Sequence[Sequence[int] | int] | None = None,
     labeled_seed: int | None = None,
+    label_hint: str | None = None,
 ) -> Path:
     """Write (or reuse) the split file of a dataset folder.
+
+    A new split reads every image and mask once (:func:`~monai_ext.data.list_dataset`); reusing an existing file
+    re-runs the cheap checks (files exist, headers readable, mask sizes; :func:`~monai_ext.data.check_listed_files`),
+    so a file deleted or corrupted since is reported now, by name.
 
     Args:
         dataset: dataset folder (any layout of :mod:`monai_ext.data.layouts`).
@@ -330,6 +339,8 @@ def make_split_file(
         layout: dataset layout name or ``"auto"``.
         labels: label table override.
         labeled_seed: seed of the labelled subset (default ``seed``).
+        label_hint: how to fix masks with gray values outside the table, for the message (a bundle names its
+            own options).
 
     Returns:
         the path of the split file.
@@ -340,7 +351,9 @@ def make_split_file(
     """
     root = Path(dataset)
     out_path = Path(out) if out is not None else default_split_path(root, int(seed), val, test, labeled)
-    listing = list_dataset(root, layout=layout, labels=labels, group_by=group_by, check=not out_path.exists())
+    listing = list_dataset(
+        root, layout=layout, labels=labels, group_by=group_by, check=not out_path.exists(), label_hint=label_hint
+    )
     split = build_split(listing, val=val, test=test, labeled=labeled, seed=seed, labeled_seed=labeled_seed)
     if out_path.exists():
         return _reuse_or_raise(out_path, split)

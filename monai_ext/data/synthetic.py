@@ -23,12 +23,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from monai_ext.utils.errors import USInputError
+
 __all__ = ["SYNTHETIC_MANIFEST_FORMAT", "USSyntheticManifestError", "load_synthetic_items", "read_synthetic_manifest"]
 
 SYNTHETIC_MANIFEST_FORMAT = "monai_ext.synthetic_manifest"
 
 
-class USSyntheticManifestError(ValueError):
+class USSyntheticManifestError(USInputError):
     """A synthetic-image manifest is malformed; the message names the file and the problem."""
 
 

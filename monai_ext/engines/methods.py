@@ -38,6 +38,8 @@ from typing import Any, Protocol
 import torch
 import torch.nn as nn
 
+from monai_ext.utils.flags import parse_flag
+
 __all__ = [
     "USIterationContext",
     "SSLMethod",
@@ -385,7 +387,7 @@ class CrossConsistencyMethod:
     ) -> None:
         self.loss_function = loss_function
         self.activation = _check_activation(activation)
-        self.detach_main = detach_main
+        self.detach_main = parse_flag(detach_main, "detach_main")
         self.supervise_aux = supervise_aux
 
     def __call__(

@@ -28,7 +28,7 @@ from torch.optim.optimizer import Optimizer
 from monai.engines.trainer import Trainer
 from monai.engines.workflow import Workflow
 
-from monai_ext.config_flags import as_flag
+from monai_ext.utils.flags import parse_flag
 
 __all__ = ["USMixedPrecision", "USMixedPrecisionTrainer", "AMP_DTYPES"]
 
@@ -58,7 +58,7 @@ class USMixedPrecision:
     """
 
     def __init__(self, enabled: bool | str, device: str | torch.device, dtype: str | torch.dtype = "bfloat16") -> None:
-        self.enabled = as_flag(enabled, "amp")
+        self.enabled = parse_flag(enabled, "amp")
         self.device_type = torch.device(device).type
         if isinstance(dtype, torch.dtype):
             resolved = dtype

@@ -37,6 +37,7 @@ from monai.utils.enums import CommonKeys as Keys
 from PIL import Image
 from torch.utils.data import DataLoader
 
+from monai_ext.utils.atomic import atomic_output
 
 if TYPE_CHECKING:
     from ignite.engine import Engine, EventEnum, Events
@@ -62,12 +63,15 @@ def _to_uint8(images: torch.Tensor) -> torch.Tensor:
 
 def _save_png(arr: np.ndarray, path: Path) -> None:
     # arrays follow MONAI's PILReader layout (C, W, H): transpose so that the file reloads as the same array
+    # written whole or not at all: the images become unlabelled training inputs of the next stage
     if arr.shape[0] == 1:
-        Image.fromarray(np.ascontiguousarray(arr[0].T), mode="L").save(path)
+        image = Image.fromarray(np.ascontiguousarray(arr[0].T), mode="L")
     elif arr.shape[0] == 3:
-        Image.fromarray(np.ascontiguousarray(arr.transpose(2, 1, 0)), mode="RGB").save(path)
+        image = Image.fromarray(np.ascontiguousarray(arr.transpose(2, 1, 0)), mode="RGB")
     else:
         raise ValueError(f"cannot write a {arr.shape[0]}-channel image as PNG: {path}")
+    with atomic_output(path) as tmp:
+        image.save(tmp, format="PNG")
 
 
 def load_reference_images(paths: Sequence[str | Path], size: int = 64, channels: int = 1) -> torch.Tensor:

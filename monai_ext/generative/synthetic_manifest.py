@@ -31,6 +31,8 @@ from PIL import Image
 
 from monai_ext.data.synthetic import SYNTHETIC_MANIFEST_FORMAT
 from monai_ext.generative.weights import file_sha256
+from monai_ext.utils.atomic import atomic_output
+from monai_ext.utils.flags import parse_flag
 
 if TYPE_CHECKING:
     from ignite.engine import Engine, EventEnum, Events
@@ -161,7 +163,7 @@ class USSyntheticManifestHandler:
         self.checkpoints = dict(checkpoints or {})
         self.params = dict(params or {})
         self.memorisation_threshold = memorisation_threshold
-        self.write_split = bool(write_split)
+        self.write_split = parse_flag(write_split, "write_split")
         self.logger = logging.getLogger(__name__)
         self.derived_split_file: Path | None = None
 
@@ -232,8 +234,8 @@ class USSyntheticManifestHandler:
                 self.split_file, [out_dir / r["file"] for r in kept], manifest=self.manifest_file
             )
             manifest["derived_split_file"] = str(self.derived_split_file)
-        self.manifest_file.parent.mkdir(parents=True, exist_ok=True)
-        self.manifest_file.write_text(json.dumps(manifest, indent=4) + "\n", encoding="utf-8")
+        with atomic_output(self.manifest_file) as tmp:
+            tmp.write_text(json.dumps(manifest, indent=4) + "\n", encoding="utf-8")
         engine.state.synthetic_manifest = str(self.manifest_file)
         self.logger.info(
             f"wrote {len(files)} synthetic images to {out_dir}, manifest {self.manifest_file}"

@@ -28,6 +28,9 @@ from typing import Any
 
 import torch
 
+from monai_ext.utils.atomic import atomic_output
+from monai_ext.utils.flags import parse_flag
+
 __all__ = ["file_sha256", "load_network_weights", "read_latent_stats", "save_network_weights", "write_latent_stats"]
 
 
@@ -91,7 +94,7 @@ def load_network_weights(
         raise ValueError(f"checkpoint {p} does not match {type(network).__name__}: {e}") from e
     if device is not None:
         network = network.to(device)
-    if freeze:
+    if parse_flag(freeze, "freeze"):
         network.eval()
         for prm in network.parameters():
             prm.requires_grad_(False)
@@ -119,11 +122,9 @@ def write_latent_stats(path: str | Path, latent_std: float, scale_factor: float,
         if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
             raise ValueError(f"{name} must be a positive finite number, got {v!r}")
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(
-        json.dumps({"latent_std": float(latent_std), "scale_factor": float(scale_factor), **extra}, indent=4) + "\n",
-        encoding="utf-8",
-    )
+    stats = {"latent_std": float(latent_std), "scale_factor": float(scale_factor), **extra}
+    with atomic_output(p) as tmp:  # the sampler must never read a half-written file
+        tmp.write_text(json.dumps(stats, indent=4) + "\n", encoding="utf-8")
     return p
 
 

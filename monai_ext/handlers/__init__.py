@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from .checkpoint_loader import USCheckpointError, USCheckpointLoader, describe_state_dict_mismatch
 from .checkpoints import ResumableCheckpointHandler, latest_checkpoint
 from .consistency_ramp_up import ConsistencyRampUpHandler, consistency_ramp_weight
 from .ema_teacher import EMATeacherHandler
@@ -27,11 +28,14 @@ __all__ = [
     "MLflowParamsHandler",
     "ResumableCheckpointHandler",
     "TerminalProgressBar",
+    "USCheckpointError",
+    "USCheckpointLoader",
     "USDiceHandler",
     "USHD95Handler",
     "USIoUHandler",
     "USMetricsReportHandler",
     "consistency_ramp_weight",
+    "describe_state_dict_mismatch",
     "flatten_params",
     "latest_checkpoint",
     "structure_metric_handlers",

@@ -19,8 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from monai.handlers import CheckpointLoader, CheckpointSaver
+from monai.handlers import CheckpointSaver
 from monai.utils import IgniteInfo, min_version, optional_import
+
+from monai_ext.utils.flags import parse_flag
+
+from .checkpoint_loader import USCheckpointLoader
 
 if TYPE_CHECKING:
     from ignite.engine import Engine
@@ -69,7 +73,8 @@ class ResumableCheckpointHandler:
         objects: objects with `state_dict`/`load_state_dict` to save and restore.
         save_interval: iterations between checkpoints.
         n_saved: how many interval checkpoints to keep.
-        resume: restore the newest checkpoint in `save_dir` at start (a fresh start, with a warning, if none).
+        resume: restore the newest checkpoint in `save_dir` at start (a fresh start, with a warning, if none); a bool
+            or "true"/"false" (also yes/no, 1/0), anything else is refused.
         map_location: `torch.load` map location when resuming.
     """
 
@@ -90,7 +95,7 @@ class ResumableCheckpointHandler:
         self.objects = dict(objects)
         self.save_interval = int(save_interval)
         self.n_saved = int(n_saved)
-        self.resume = bool(resume)
+        self.resume = parse_flag(resume, "resume")  # "--resume false" from the bundle CLI is the string 'false'
         self.map_location = map_location
         self.logger = logging.getLogger(__name__)
         self.resumed_from: str | None = None
@@ -107,7 +112,7 @@ class ResumableCheckpointHandler:
                 self.logger.warning(f"resume requested but no checkpoint in {self.save_dir}: starting from scratch.")
             else:
                 self.resumed_from = path
-                CheckpointLoader(load_path=path, load_dict=objects, map_location=self.map_location).attach(engine)
+                USCheckpointLoader(load_path=path, load_dict=objects, map_location=self.map_location).attach(engine)
         CheckpointSaver(
             save_dir=self.save_dir,
             save_dict=objects,

@@ -39,6 +39,7 @@ from monai_ext.metrics.segmentation import (
     us_spacing_from_meta,
     us_spacing_unit,
 )
+from monai_ext.utils.atomic import atomic_output
 
 idist, _ = optional_import("ignite", IgniteInfo.OPT_IMPORT_VERSION, min_version, "distributed")
 Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
@@ -276,7 +277,7 @@ class USMetricsReportHandler:
             grid=self.grid,
         )
         summary_path = self.output_dir / f"{self.filename_prefix}metrics_summary.json"
-        with open(summary_path, "w") as f:
+        with atomic_output(summary_path) as tmp, open(tmp, "w") as f:
             json.dump({**summary, "per_image_csv": csv_path.name}, f, indent=2)
         table = format_us_metrics_table(summary)
         self.logger.info(f"\n{table}\nwritten: {summary_path}, {csv_path}")

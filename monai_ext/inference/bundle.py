@@ -57,8 +57,9 @@ def run_bundle_inference(
 
     Raises:
         FileNotFoundError: no such bundle / config / input, or no checkpoint while ``load_pretrain`` is true.
-        ValueError: no input given or no image found; a bad DICOM input (``monai_ext.io.USDicomError``, naming the
-            file), raised before any frame is processed.
+        ValueError: no input given or no image found; a bad input (``monai_ext.io.USDicomError``,
+            ``monai_ext.data.USDatasetError``, naming the file) raised before any frame is processed, or a
+            checkpoint that does not fit the network (``monai_ext.handlers.USCheckpointError``).
         KeyError: the config has no ``dicom_writer`` item.
 
     Examples::
@@ -101,7 +102,9 @@ def run_bundle_inference(
         workflow_type="infer",
         **override,
     )
-    if workflow.parser.get_parsed_content("load_pretrain", default=False):
+    from monai_ext.utils.flags import parse_flag
+
+    if parse_flag(workflow.parser.get_parsed_content("load_pretrain", default=False), "load_pretrain"):
         ckpt = workflow.parser.get_parsed_content("checkpointloader#load_path", default=None)
         if ckpt is not None and not Path(str(ckpt)).is_file():
             raise FileNotFoundError(
@@ -128,13 +131,8 @@ def run_bundle_inference(
 
 
 def _bad_input(error: BaseException) -> BaseException | None:
-    """The USDicomError behind MONAI's "Failed to evaluate" wrappers, if any (it names the file)."""
-    from monai_ext.io import USDicomError
+    """Our input error (USDicomError, USDatasetError, USCheckpointError, ...) behind MONAI's "Failed to evaluate"
+    wrappers, if any (it names the file)."""
+    from monai_ext.utils.errors import find_input_error
 
-    seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, USDicomError):
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return None
+    return find_input_error(error)

@@ -38,6 +38,7 @@ from monai.transforms import Crop, InvertibleTransform, LoadImage, MapTransform
 
 from monai_ext.data.inference_inputs import output_stem
 from monai_ext.io import UltrasoundDicomReader, USDicomError, compute_us_overlay_mask, iter_us_frames
+from monai_ext.utils.errors import USInputError
 
 __all__ = ["USLoadImageFramed", "USRegionCropd", "us_frame_name_formatter"]
 
@@ -71,8 +72,9 @@ class USLoadImageFramed(MapTransform):
     for the single frame ``item[frame_key]`` (0-based; ``None`` or absent means frame 0 of a single-frame file and the
     whole file as ``(C, X, Y, T)`` for a clip, through :class:`~monai_ext.io.UltrasoundDicomReader`). The result is
     a channel-first ``(C, X, Y)`` ``MetaTensor`` with the reader's metadata (UIDs, ``frame_index``,
-    ``region_box``, ``crop_offset``, spacing, ...). Other files go through ``LoadImage(reader=reader,
-    image_only=True, ensure_channel_first=True)``.
+    ``region_box``, ``crop_offset``, spacing, ...). NIfTI files go through ``LoadImage(reader="NibabelReader")``,
+    other files through ``LoadImage(reader=reader, image_only=True, ensure_channel_first=True)``; a file that
+    cannot be read raises a :class:`~monai_ext.utils.USInputError` naming it.
 
     Burned-in overlays of a clip (``overlay_policy="blank"``, the reader's default) are found by a streaming pass
     over every frame; the mask is computed once per clip and cached (``cache_size`` clips, keyed by path, size and
@@ -112,6 +114,8 @@ class USLoadImageFramed(MapTransform):
         self.cache_size = int(cache_size)
         self._dicom = UltrasoundDicomReader(**options)  # validates the options early
         self._loader = LoadImage(reader=reader, image_only=True, ensure_channel_first=True)
+        # NIfTI inputs are listed too, and a PIL reader cannot read them
+        self._nifti_loader = LoadImage(reader="NibabelReader", image_only=True, ensure_channel_first=True)
         self._overlays: OrderedDict[tuple, np.ndarray | None] = OrderedDict()
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
@@ -123,8 +127,12 @@ class USLoadImageFramed(MapTransform):
                 raise TypeError(f"{type(self).__name__}: item[{key!r}] must be a file path, got {type(path).__name__}.")
             if self._dicom.verify_suffix(path):
                 d[key] = self.load_dicom(path, frame)
-            else:
-                d[key] = self._loader(path)
+                continue
+            loader = self._nifti_loader if str(path).lower().endswith((".nii", ".nii.gz")) else self._loader
+            try:
+                d[key] = loader(path)
+            except Exception as e:  # MONAI wraps reader errors in long messages: name the file first
+                raise USInputError(f"{path}: cannot read the image ({type(e).__name__}: {e})") from e
         return d
 
     def load_dicom(self, path: str | os.PathLike, frame: int | None) -> MetaTensor:

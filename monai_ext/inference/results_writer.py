@@ -39,6 +39,9 @@ from monai.data import MetaTensor
 from monai.utils import IgniteInfo, min_version, optional_import
 
 from monai_ext.data.inference_inputs import output_stem
+from monai_ext.utils.atomic import StagedOutputs
+from monai_ext.utils.errors import USInputError
+from monai_ext.utils.flags import parse_flag
 from monai_ext.io import (
     UltrasoundDicomReader,
     USStructureCode,
@@ -197,20 +200,21 @@ class USInferenceResultsWriter:
         self.structures = list(structures)
         self.pred_key = pred_key
         self.keyframes = keyframes if isinstance(keyframes, str) or keyframes is None else [int(k) for k in keyframes]
-        self.write_sr = bool(write_sr)
-        self.write_seg = bool(write_seg)
-        self.write_nifti = bool(write_nifti)
+        self.write_sr = parse_flag(write_sr, "write_sr")
+        self.write_seg = parse_flag(write_seg, "write_seg")
+        self.write_nifti = parse_flag(write_nifti, "write_nifti")
         self.min_contour_pixels = int(min_contour_pixels)
         self.frame_key = frame_key
         self.count_key = count_key
         self.algorithm_name = algorithm_name
         self.algorithm_version = algorithm_version
         self.manufacturer = manufacturer
-        self.overlapping = bool(overlapping)
+        self.overlapping = parse_flag(overlapping, "overlapping")
         self._dicom = UltrasoundDicomReader()
         self._open: dict[str, _Source] = {}
         self.written: list[Path] = []
         self.outputs: dict[str, list[Path]] = {}
+        self._owners: dict[Path, str] = {}  # every file written in this run -> its source
 
     # ------------------------------------------------------------------------------------------ ignite wiring
 
@@ -225,6 +229,7 @@ class USInferenceResultsWriter:
         self._open.clear()
         self.written = []
         self.outputs = {}
+        self._owners = {}
 
     def __call__(self, engine: Engine) -> None:
         """Take the decollated predictions of the iteration (``engine.state.batch`` / ``engine.state.output``)."""
@@ -376,11 +381,36 @@ class USInferenceResultsWriter:
         return paths
 
     def _finish(self, source: _Source) -> list[Path]:
+        """Write every output of one source: all of them or, when one fails, none (staged, then renamed)."""
         frames = sorted(source.masks)
         # (T, h, w) label maps, or (T, S, h, w) per-structure masks with overlapping: decoded once for every writer
         per_frame = np.stack([source.masks[f] for f in frames])
         if self.overlapping:
             per_frame = self._structure_masks(per_frame)
+        with StagedOutputs() as stage:
+            dicom_paths, other = self._write_all(source, frames, per_frame, stage)
+            self._claim(source.path, dicom_paths + other)
+        self.written.extend(dicom_paths)
+        self.outputs[source.path] = dicom_paths + other
+        if dicom_paths or other:
+            logger.info(f"{source.path}: wrote {', '.join(p.name for p in dicom_paths + other)}")
+        return dicom_paths
+
+    def _claim(self, source: str, paths: list[Path]) -> None:
+        """Refuse to overwrite a file that this run wrote for another source (inputs whose output names clash)."""
+        for p in paths:
+            owner = self._owners.get(p)
+            if owner is not None and owner != source:
+                raise USInputError(
+                    f"{source}: its output {p} was already written for {owner} in this run; rename one of the two "
+                    "inputs or segment them in separate runs."
+                )
+        self._owners.update({p: source for p in paths})
+
+    def _write_all(
+        self, source: _Source, frames: list[int], per_frame: np.ndarray, stage: StagedOutputs
+    ) -> tuple[list[Path], list[Path]]:
+        """Write the outputs of ``source`` to ``stage``'s temporary names; returns the final DICOM and other paths."""
         stem = output_stem(source.path)
         out = self.output_dir
         dicom_paths: list[Path] = []
@@ -388,47 +418,50 @@ class USInferenceResultsWriter:
         common = dict(algorithm_name=self.algorithm_name, algorithm_version=self.algorithm_version)
         if source.is_dicom and source.n_file_frames > 1:
             if self.write_sr:
-                result = write_us_contour_sr(
+                final = out / f"{stem}_sr.dcm"
+                write_us_contour_sr(
                     source.path,
                     per_frame,
                     self.structures,
-                    out / f"{stem}_sr.dcm",
+                    stage.path(final),
                     frame_indices=frames,
                     crop_offset=source.offset,
                     min_pixels=self.min_contour_pixels,
                     manufacturer=self.manufacturer,
                     **common,
                 )
-                dicom_paths.append(result.sr_path)
+                dicom_paths.append(final)
             if self.write_seg:
                 chosen = select_us_keyframes(frames, [source.areas[f] for f in frames], self.keyframes)
                 series = hd.UID()
                 for number, k in enumerate(chosen, start=1):
-                    seg = write_us_seg(
+                    seg_final, key_final = out / f"{stem}_f{k:04d}_seg.dcm", out / f"{stem}_f{k:04d}_keyframe.dcm"
+                    write_us_seg(
                         source.path,
                         per_frame[frames.index(k)],
                         self.structures,
-                        out / f"{stem}_f{k:04d}_seg.dcm",
+                        stage.path(seg_final),
                         frame_index=k,
                         crop_offset=source.offset,
-                        keyframe_path=out / f"{stem}_f{k:04d}_keyframe.dcm",
+                        keyframe_path=stage.path(key_final),
                         series_instance_uid=series,
                         instance_number=number,
                         manufacturer=self.manufacturer,
                         **common,
                     )
-                    dicom_paths.extend([seg.keyframe_path, seg.seg_path])
+                    dicom_paths.extend([key_final, seg_final])
         elif source.is_dicom and self.write_seg:
-            seg = write_us_seg(
+            final = out / f"{stem}_seg.dcm"
+            write_us_seg(
                 source.path,
                 per_frame[0],
                 self.structures,
-                out / f"{stem}_seg.dcm",
+                stage.path(final),
                 crop_offset=source.offset,
                 manufacturer=self.manufacturer,
                 **common,
             )
-            dicom_paths.append(seg.seg_path)
+            dicom_paths.append(final)
         if self.write_nifti:
             volume = per_frame if len(frames) > 1 else per_frame[0]
             if self.overlapping:
@@ -438,16 +471,11 @@ class USInferenceResultsWriter:
             else:
                 maps = {f"{stem}_mask.nii.gz": volume}
             for name, nifti_volume in maps.items():
-                other.append(
-                    write_us_nifti(
-                        nifti_volume,
-                        out / name,
-                        source=source.path if source.is_dicom else None,
-                        crop_offset=source.offset,
-                    )
+                write_us_nifti(
+                    nifti_volume,
+                    stage.path(out / name),
+                    source=source.path if source.is_dicom else None,
+                    crop_offset=source.offset,
                 )
-        self.written.extend(dicom_paths)
-        self.outputs[source.path] = dicom_paths + other
-        if dicom_paths or other:
-            logger.info(f"{source.path}: wrote {', '.join(p.name for p in dicom_paths + other)}")
-        return dicom_paths
+                other.append(out / name)
+        return dicom_paths, other

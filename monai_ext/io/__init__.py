@@ -13,22 +13,23 @@
 
 from __future__ import annotations
 
-from .dicom_reader import (
+from .dicom_header import (
     ENHANCED_US_VOLUME_UID,
     US_SOP_CLASS_UIDS,
-    UltrasoundDicomReader,
     USCalibrationWarning,
     USClipHeader,
     USDicomError,
     USRegion,
+    USRegionWarning,
     check_us_decoder,
-    compute_us_overlay_mask,
-    iter_us_frames,
+    drop_us_regions_outside,
     read_us_header,
     select_us_region,
 )
+from .dicom_reader import UltrasoundDicomReader, compute_us_overlay_mask, iter_us_frames
 from .nifti_writer import write_us_nifti
 from .phantom_clip import write_phantom_clip
+from .png_writer import OUTPUT_SOFTWARE_TAG, USAtomicPILWriter
 from .seg_writer import (
     US_STRUCTURE_CODES,
     USSegResult,
@@ -40,15 +41,19 @@ from .seg_writer import (
 from .sr_writer import USContourSRResult, trace_mask_contours, write_us_contour_sr
 
 __all__ = [
+    "OUTPUT_SOFTWARE_TAG",
+    "USAtomicPILWriter",
     "ENHANCED_US_VOLUME_UID",
     "US_SOP_CLASS_UIDS",
     "USCalibrationWarning",
     "USClipHeader",
     "USDicomError",
     "USRegion",
+    "USRegionWarning",
     "UltrasoundDicomReader",
     "check_us_decoder",
     "compute_us_overlay_mask",
+    "drop_us_regions_outside",
     "iter_us_frames",
     "read_us_header",
     "select_us_region",

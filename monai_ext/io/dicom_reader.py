@@ -16,9 +16,10 @@ The public pieces are:
 - :class:`UltrasoundDicomReader`, a MONAI :class:`~monai.data.ImageReader` for ``LoadImage`` / ``LoadImaged``;
 - :func:`iter_us_frames`, a generator yielding one processed frame at a time (memory independent of the clip
   length);
-- :func:`read_us_header`, the header-only parse (SOP class checks, decoder check, region calibration, timing);
-- :func:`compute_us_overlay_mask`, the streaming temporal test for burned-in graphics;
-- :class:`USDicomError` and :class:`USCalibrationWarning`.
+- :func:`compute_us_overlay_mask`, the streaming temporal test for burned-in graphics.
+
+The header pass (SOP class, decoder, geometry and calibration checks, :class:`~monai_ext.io.USDicomError`) is
+:func:`monai_ext.io.read_us_header` in :mod:`monai_ext.io.dicom_header`.
 
 Layout convention: channel-first, spatial order ``(x = column, y = row)`` by default (``reverse_indexing=True``,
 like MONAI's ``PILReader``), time last: one frame -> ``(C, X, Y)``, several frames -> ``(C, X, Y, T)``.
@@ -43,386 +44,34 @@ by chroma (``colour_threshold``), so tinted grey palettes with a strong tint wou
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pydicom
 from monai.data import ImageReader
 from monai.data.image_reader import _copy_compatible_dict
 from monai.utils import MetaKeys
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
-from pydicom.pixels import apply_color_lut, convert_color_space, get_decoder, iter_pixels
+from pydicom.pixels import apply_color_lut, convert_color_space, iter_pixels
 
-__all__ = [
-    "USDicomError",
-    "USCalibrationWarning",
-    "USRegion",
-    "USClipHeader",
-    "US_SOP_CLASS_UIDS",
-    "ENHANCED_US_VOLUME_UID",
-    "read_us_header",
-    "select_us_region",
-    "check_us_decoder",
-    "iter_us_frames",
-    "compute_us_overlay_mask",
-    "UltrasoundDicomReader",
-]
+from monai_ext.utils.flags import parse_flag
 
-US_MULTIFRAME_UID = "1.2.840.10008.5.1.4.1.1.3.1"
-US_IMAGE_UID = "1.2.840.10008.5.1.4.1.1.6.1"
-US_SOP_CLASS_UIDS = {
-    US_MULTIFRAME_UID: "Ultrasound Multi-frame Image Storage",
-    US_IMAGE_UID: "Ultrasound Image Storage",
-    "1.2.840.10008.5.1.4.1.1.3": "Ultrasound Multi-frame Image Storage (Retired)",
-    "1.2.840.10008.5.1.4.1.1.6": "Ultrasound Image Storage (Retired)",
-}
-ENHANCED_US_VOLUME_UID = "1.2.840.10008.5.1.4.1.1.6.2"
+from .dicom_header import USClipHeader, USDicomError, USRegion, read_us_header
+
+__all__ = ["COLOUR_POLICIES", "OVERLAY_POLICIES", "iter_us_frames", "compute_us_overlay_mask", "UltrasoundDicomReader"]
 
 COLOUR_POLICIES = ("mask", "reject", "keep")
 OVERLAY_POLICIES = ("blank", "mask", "none")
 
-# PhysicalUnitsX/YDirection == 3 means centimetres (PS3.3 C.8.5.5.1.15).
-_UNITS_CM = 3
-# Region data types usable for geometry: 1 tissue, 2 colour flow (PS3.3 C.8.5.5.1.2).
-_IMAGING_DATA_TYPES = (1, 2)
 _WRITE_BLOCK = 4  # frames buffered per write into a (C, X, Y, T) output
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
 
-# Transfer syntax UID prefixes -> how to get a decoder (pydicom's own messages name plugins, not pip packages).
-_INSTALL_HINTS = (
-    (
-        ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70"),
-        "pip install pylibjpeg pylibjpeg-libjpeg (or pillow)",
-    ),
-    (("1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"), "pip install pylibjpeg pylibjpeg-libjpeg (or pyjpegls)"),
-    (
-        (
-            "1.2.840.10008.1.2.4.90",
-            "1.2.840.10008.1.2.4.91",
-            "1.2.840.10008.1.2.4.201",
-            "1.2.840.10008.1.2.4.202",
-            "1.2.840.10008.1.2.4.203",
-        ),
-        "pip install pylibjpeg pylibjpeg-openjpeg (or pillow built with OpenJPEG)",
-    ),
-    (("1.2.840.10008.1.2.5",), "pip install pylibjpeg pylibjpeg-rle"),
-)
-
-
-class USDicomError(ValueError):
-    """A DICOM file cannot be read as ultrasound; the message names the file and the problem.
-
-    Args:
-        path: the offending file.
-        problem: what is wrong with it (and, where possible, how to fix it).
-    """
-
-    def __init__(self, path: str | os.PathLike, problem: str):
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
-
-
-class USCalibrationWarning(UserWarning):
-    """The physical pixel spacing of an ultrasound image is unknown; results are in pixels."""
-
-
-@dataclass(frozen=True)
-class USRegion:
-    """One item of ``SequenceOfUltrasoundRegions`` (box inclusive, full-frame pixel coordinates)."""
-
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-    spatial_format: int
-    data_type: int
-    units_x: int
-    units_y: int
-    delta_x: float
-    delta_y: float
-
-    @property
-    def box(self) -> list[int]:
-        return [self.x0, self.y0, self.x1, self.y1]
-
-
-@dataclass
-class USClipHeader:
-    """Everything the reader needs from the header of one file (no pixel data is held)."""
-
-    path: str
-    dataset: Dataset
-    n_frames: int
-    rows: int
-    columns: int
-    photometric: str
-    transfer_syntax: str
-    bits_stored: int
-    pixel_representation: int
-    samples_per_pixel: int
-    region: USRegion | None  # crop region (validated, clamped)
-    spacing_xy: tuple[float, float] | None  # (dx, dy) in mm
-    spacing_source: str  # "region" | "pixel_spacing" | "none"
-    calibration_note: str
-    frame_times_ms: list[float] | None  # time stamp of every frame of the file
-    time_source: str
-    trim: tuple[int, int] | None  # 0-based inclusive frame range from StartTrim/StopTrim
-    options: dict = field(default_factory=dict)  # per-read option overrides (``read(data, **kwargs)``)
-
-    @property
-    def is_multiframe(self) -> bool:
-        return self.n_frames > 1
-
-    @property
-    def value_max(self) -> float:
-        """Nominal maximum of the stored (or palette-mapped) values."""
-        if self.photometric == "PALETTE COLOR":
-            return 255.0  # palette output is normalised to 8 bits (16-bit LUT entries / 257)
-        return float(2**self.bits_stored - 1)
-
-
-# ------------------------------------------------------------------------------------------------ header
-
-
-def _int(value: Any, default: int) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def _parse_region(item: Dataset) -> USRegion:
-    return USRegion(
-        x0=_int(item.get("RegionLocationMinX0"), -1),
-        y0=_int(item.get("RegionLocationMinY0"), -1),
-        x1=_int(item.get("RegionLocationMaxX1"), -1),
-        y1=_int(item.get("RegionLocationMaxY1"), -1),
-        spatial_format=_int(item.get("RegionSpatialFormat"), 0),
-        data_type=_int(item.get("RegionDataType"), 0),
-        units_x=_int(item.get("PhysicalUnitsXDirection"), 0),
-        units_y=_int(item.get("PhysicalUnitsYDirection"), 0),
-        delta_x=float(item.get("PhysicalDeltaX") or 0.0),
-        delta_y=float(item.get("PhysicalDeltaY") or 0.0),
-    )
-
-
-def _fit_box(region: USRegion, rows: int, columns: int) -> USRegion | None:
-    """Validate a region box against the image; clamp a max-side overflow of exactly one pixel (rule 2)."""
-    x1 = columns - 1 if region.x1 == columns else region.x1
-    y1 = rows - 1 if region.y1 == rows else region.y1
-    if 0 <= region.x0 <= x1 < columns and 0 <= region.y0 <= y1 < rows:
-        return replace(region, x1=x1, y1=y1)
-    return None
-
-
-def select_us_region(
-    ds: Dataset,
-) -> tuple[USRegion | None, tuple[float, float] | None, str, str]:
-    """Choose the calibration region and the spacing of an ultrasound header (spec §2).
-
-    The first region that is 2D (``RegionSpatialFormat == 1``), tissue or colour flow and in cm on both axes
-    gives the spacing ``(PhysicalDeltaX * 10, PhysicalDeltaY * 10)`` mm if its box fits the image (an overflow of
-    one pixel on the max side is clamped). Without such a region, ``PixelSpacing`` is used when present. The crop
-    region is the calibrated region, else the first 2D tissue/colour region that fits the image.
-
-    Args:
-        ds: a dataset with at least Rows, Columns and (optionally) SequenceOfUltrasoundRegions.
-
-    Returns:
-        ``(crop_region, spacing_xy_mm, spacing_source, note)``; ``spacing_xy_mm`` is ``(dx, dy)`` (column, row) or
-        None, ``spacing_source`` is ``"region"``, ``"pixel_spacing"`` or ``"none"``, ``note`` explains a missing
-        spacing ("" when calibrated).
-    """
-    rows, columns = int(ds.Rows), int(ds.Columns)
-    regions = [_parse_region(item) for item in ds.get("SequenceOfUltrasoundRegions", [])]
-    imaging = [r for r in regions if r.spatial_format == 1 and r.data_type in _IMAGING_DATA_TYPES]
-    calibrated = [r for r in imaging if r.units_x == _UNITS_CM and r.units_y == _UNITS_CM]
-    note = ""
-    if calibrated:
-        first = calibrated[0]
-        fitted = _fit_box(first, rows, columns)
-        if fitted is None:
-            note = (
-                f"ultrasound region box (x0, y0, x1, y1) = {tuple(first.box)} lies outside the "
-                f"{rows} x {columns} image (rescaled or cropped pixel data?)"
-            )
-        elif first.delta_x <= 0 or first.delta_y <= 0:
-            note = f"ultrasound region has non-positive PhysicalDelta ({first.delta_x}, {first.delta_y})"
-        else:
-            return fitted, (first.delta_x * 10.0, first.delta_y * 10.0), "region", ""
-    elif regions:
-        note = "no 2D tissue/colour-flow ultrasound region with cm units"
-    else:
-        note = "no SequenceOfUltrasoundRegions"
-    crop = next((f for f in (_fit_box(r, rows, columns) for r in imaging) if f is not None), None)
-    pixel_spacing = ds.get("PixelSpacing")
-    if pixel_spacing is not None and len(pixel_spacing) == 2 and all(float(v) > 0 for v in pixel_spacing):
-        # PixelSpacing is (row, column) in DICOM order.
-        return crop, (float(pixel_spacing[1]), float(pixel_spacing[0])), "pixel_spacing", note
-    return crop, None, "none", note
-
-
-def _frame_times(ds: Dataset, n_frames: int) -> tuple[list[float] | None, str]:
-    """Time stamp (ms) of every frame: FrameTimeVector (cumulative), else FrameTime, else 1000 / CineRate."""
-    vector = ds.get("FrameTimeVector")
-    if vector is not None:
-        values = [float(v) for v in (vector if isinstance(vector, Sequence) else [vector])]
-        if len(values) == n_frames:
-            return [float(t) for t in np.cumsum(values)], "frame_time_vector"
-    frame_time = ds.get("FrameTime")
-    if frame_time is not None and float(frame_time) > 0:
-        return [i * float(frame_time) for i in range(n_frames)], "frame_time"
-    cine_rate = ds.get("CineRate")
-    if cine_rate is not None and float(cine_rate) > 0:
-        return [i * 1000.0 / float(cine_rate) for i in range(n_frames)], "cine_rate"
-    return None, "none"
-
-
-def _trim_range(ds: Dataset, n_frames: int) -> tuple[int, int] | None:
-    start, stop = ds.get("StartTrim"), ds.get("StopTrim")
-    if start is None and stop is None:
-        return None
-    first = max(_int(start, 1), 1) - 1
-    last = min(_int(stop, n_frames), n_frames) - 1
-    return (first, last) if first <= last else None
-
-
-def _install_hint(transfer_syntax: str) -> str:
-    for uids, hint in _INSTALL_HINTS:
-        if transfer_syntax in uids:
-            return hint
-    return "install a pydicom pixel data plugin for this transfer syntax"
-
-
-def _available_plugins(transfer_syntax: str) -> tuple[bool, tuple[str, ...], list[str]]:
-    """``(is_native, available_plugins, missing_dependencies)`` of pydicom's decoder (tests monkeypatch this)."""
-    decoder = get_decoder(transfer_syntax)
-    return decoder.is_native, tuple(decoder.available_plugins), list(decoder.missing_dependencies)
-
-
-def check_us_decoder(path: str | os.PathLike, transfer_syntax: str, decoding_plugin: str = "") -> None:
-    """Fail early, with an install hint, when no pydicom plugin can decode ``transfer_syntax``.
-
-    Args:
-        path: the file (for the message).
-        transfer_syntax: the Transfer Syntax UID of the file.
-        decoding_plugin: a specific pydicom plugin name (e.g. ``"pillow"``), or "" for pydicom's choice.
-
-    Raises:
-        USDicomError: unknown transfer syntax, or no (or not the requested) plugin available.
-    """
-    ts = pydicom.uid.UID(transfer_syntax)
-    try:
-        is_native, plugins, missing = _available_plugins(ts)
-    except NotImplementedError:
-        raise USDicomError(path, f"transfer syntax {ts} ({ts.name}) is not supported by pydicom") from None
-    if is_native:
-        return
-    if decoding_plugin and decoding_plugin not in plugins:
-        raise USDicomError(
-            path,
-            f"decoding plugin '{decoding_plugin}' is not available for {ts.name} ({ts}); available: "
-            f"{list(plugins) or 'none'}; missing: {missing}. Hint: {_install_hint(ts)}",
-        )
-    if not plugins:
-        raise USDicomError(
-            path,
-            f"cannot decode {ts.name} ({ts}) pixel data: all decoding plugins are missing dependencies "
-            f"({'; '.join(missing)}). Hint: {_install_hint(ts)}",
-        )
-
-
-def _has_pixel_data(fp: Any, transfer_syntax: pydicom.uid.UID) -> bool:
-    """Whether the element at the current file position (where ``stop_before_pixels`` stopped) is pixel data."""
-    tag_bytes = fp.read(4)
-    if len(tag_bytes) < 4:
-        return False
-    order = "<" if transfer_syntax.is_little_endian else ">"
-    group, element = np.frombuffer(tag_bytes, dtype=f"{order}u2")
-    return int(group) == 0x7FE0 and int(element) in (0x0008, 0x0009, 0x0010)
-
-
-def read_us_header(
-    path: str | os.PathLike, *, require_us: bool = True, decoding_plugin: str = "", warn_uncalibrated: bool = True
-) -> USClipHeader:
-    """Read and check the header of an ultrasound DICOM file without decoding any pixel data.
-
-    Args:
-        path: a DICOM Part 10 file.
-        require_us: accept only the ultrasound SOP classes of spec §5.1 (Ultrasound (Multi-frame) Image Storage and
-            their retired forms). With False any single/multi-frame image with pixel data is accepted.
-        decoding_plugin: pydicom plugin to check for (see :func:`check_us_decoder`).
-        warn_uncalibrated: emit a :class:`USCalibrationWarning` when the spacing is unknown.
-
-    Raises:
-        USDicomError: not DICOM, Enhanced US Volume, not ultrasound (``require_us``), no pixel data, missing decoder.
-    """
-    path = str(path)
-    if not os.path.isfile(path):
-        raise USDicomError(path, "no such file")
-    try:
-        with open(path, "rb") as fp:
-            ds = pydicom.dcmread(fp, stop_before_pixels=True)
-            ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
-            if ts and pydicom.uid.UID(ts).is_deflated:
-                has_pixels = True  # the file position is in the compressed stream: leave it to the decoder
-            else:
-                has_pixels = _has_pixel_data(fp, pydicom.uid.UID(ts)) if ts else False
-    except InvalidDicomError as e:
-        raise USDicomError(path, f"not a DICOM Part 10 file ({e})") from None
-    except Exception as e:  # truncated/corrupt headers raise a variety of errors inside pydicom
-        raise USDicomError(path, f"cannot parse the DICOM header: {type(e).__name__}: {e}") from None
-    sop_class = str(ds.get("SOPClassUID", ""))
-    if sop_class == ENHANCED_US_VOLUME_UID:
-        raise USDicomError(
-            path, "Enhanced US Volume Storage (3D/4D with functional groups) is not supported by this 2D/2D+t reader"
-        )
-    if require_us and sop_class not in US_SOP_CLASS_UIDS:
-        name = pydicom.uid.UID(sop_class).name if sop_class else "no SOPClassUID"
-        raise USDicomError(
-            path,
-            f"not an ultrasound image: SOP class {sop_class or '-'} ({name}), Modality {ds.get('Modality', '-')}; "
-            "pass require_us=False to read it anyway",
-        )
-    if not ts:
-        raise USDicomError(path, "the file meta information has no TransferSyntaxUID")
-    if not has_pixels or "Rows" not in ds or "Columns" not in ds:
-        raise USDicomError(path, "the dataset has no pixel data (no (7FE0,0010) Pixel Data element or no Rows/Columns)")
-    check_us_decoder(path, ts, decoding_plugin)
-
-    n_frames = max(_int(ds.get("NumberOfFrames"), 1), 1)
-    region, spacing, source, note = select_us_region(ds)
-    if source == "none" and warn_uncalibrated:
-        warnings.warn(f"{path}: spacing unknown ({note}); working in pixels", USCalibrationWarning, stacklevel=3)
-    times, time_source = _frame_times(ds, n_frames)
-    return USClipHeader(
-        path=path,
-        dataset=ds,
-        n_frames=n_frames,
-        rows=int(ds.Rows),
-        columns=int(ds.Columns),
-        photometric=str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip(),
-        transfer_syntax=str(ts),
-        bits_stored=_int(ds.get("BitsStored"), _int(ds.get("BitsAllocated"), 8)),
-        pixel_representation=_int(ds.get("PixelRepresentation"), 0),
-        samples_per_pixel=_int(ds.get("SamplesPerPixel"), 1),
-        region=region,
-        spacing_xy=spacing,
-        spacing_source=source,
-        calibration_note=note,
-        frame_times_ms=times,
-        time_source=time_source,
-        trim=_trim_range(ds, n_frames),
-    )
-
 
 # ------------------------------------------------------------------------------------------------ options
+
+
+_FLAG_OPTIONS = ("grayscale", "crop_to_region", "reverse_indexing", "require_us", "use_trim", "warn_uncalibrated")
 
 
 @dataclass(frozen=True)
@@ -442,6 +91,8 @@ class _Options:
     warn_uncalibrated: bool = True
 
     def __post_init__(self):
+        for name in _FLAG_OPTIONS:  # "false" from a config or CLI must not read as True
+            object.__setattr__(self, name, parse_flag(getattr(self, name), name))
         if self.colour_policy not in COLOUR_POLICIES:
             raise ValueError(f"colour_policy must be one of {COLOUR_POLICIES}, got {self.colour_policy!r}.")
         if self.overlay_policy not in OVERLAY_POLICIES:
@@ -695,7 +346,7 @@ def _clip_meta(header: USClipHeader, opts: _Options, indices: list[int], has_tim
         "Columns": header.columns,
         "NumberOfFrames": header.n_frames,
         "PhotometricInterpretation": header.photometric,
-        "UltrasoundColorDataPresent": _int(ds.get("UltrasoundColorDataPresent"), 0),
+        "UltrasoundColorDataPresent": 1 if str(ds.get("UltrasoundColorDataPresent", "0")).strip() == "1" else 0,
         "TransferSyntaxUID": header.transfer_syntax,
         "frame_indices": list(indices),
         "frame_numbers": [i + 1 for i in indices],  # DICOM ReferencedFrameNumber is 1-based

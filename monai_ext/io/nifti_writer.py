@@ -27,7 +27,9 @@ import nibabel as nib
 import numpy as np
 from pydicom.dataset import Dataset
 
-from .dicom_reader import select_us_region
+from monai_ext.utils.atomic import atomic_output
+
+from .dicom_header import select_us_region
 from .seg_writer import _read_header, _source_name, _to_numpy
 
 __all__ = ["write_us_nifti"]
@@ -107,8 +109,9 @@ def write_us_nifti(
     if data.ndim == 4:
         header["pixdim"][4] = frame_time / 1000.0 if frame_time is not None else 1.0
     header.set_intent("label")
+    header["descrip"] = b"monai_ext label map"  # lets a later inference run recognise (and skip) our outputs
     header.set_data_dtype(dtype)
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    nib.save(image, out_path)
+    with atomic_output(out_path) as tmp:  # never a half-written file under the final name
+        nib.save(image, tmp)
     return out_path

@@ -45,6 +45,10 @@ from pydicom.sr.coding import Code
 from pydicom.sr.codedict import codes
 from pydicom.uid import PYDICOM_ROOT_UID, ExplicitVRLittleEndian, UID, generate_uid
 
+from monai_ext.utils.atomic import atomic_output
+
+from .dicom_header import drop_us_regions_outside
+
 __all__ = [
     "USStructureCode",
     "US_STRUCTURE_CODES",
@@ -423,6 +427,7 @@ def write_us_keyframe(
     ds.set_pixel_data(
         pixels, photometric_interpretation=photometric, bits_stored=min(bits_stored, pixels.dtype.itemsize * 8)
     )
+    drop_us_regions_outside(ds)  # a region box outside the image is no calibration of the derived pixels
     if lossy_method is not None and ds.get("LossyImageCompression") != "01":
         ds.LossyImageCompression = "01"  # once lossy, always lossy (PS3.3 C.7.6.1.1.5)
         ds.LossyImageCompressionMethod = lossy_method
@@ -459,9 +464,8 @@ def write_us_keyframe(
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.file_meta.ImplementationClassUID = pydicom.uid.PYDICOM_IMPLEMENTATION_UID
     if out_path is not None:
-        out_path = Path(out_path)
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        ds.save_as(out_path, enforce_file_format=True)
+        with atomic_output(out_path) as tmp:  # never a half-written file under the final name
+            ds.save_as(tmp, enforce_file_format=True)
     return ds
 
 
@@ -663,8 +667,8 @@ def write_us_seg(
         omit_empty_frames=False,
     )
     _finish_seg(seg, referenced, series_description)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    seg.save_as(out_path)
+    with atomic_output(out_path) as tmp:
+        seg.save_as(tmp)
     flat = per_structure.reshape(len(structures), -1)
     return USSegResult(
         seg_path=out_path,

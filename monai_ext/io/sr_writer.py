@@ -40,7 +40,9 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import PYDICOM_ROOT_UID, generate_uid
 from scipy import ndimage
 
-from .dicom_reader import select_us_region
+from monai_ext.utils.atomic import atomic_output
+
+from .dicom_header import select_us_region
 from .seg_writer import (
     USStructureCode,
     _algorithm_version,
@@ -458,8 +460,8 @@ def write_us_contour_sr(
     if series_description:
         sr.SeriesDescription = str(series_description)[:64]
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    sr.save_as(out_path)
+    with atomic_output(out_path) as tmp:  # never a half-written file under the final name
+        sr.save_as(tmp)
     return USContourSRResult(
         sr_path=out_path,
         n_regions=sum(counts.values()),

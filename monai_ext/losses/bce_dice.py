@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch.nn.modules.loss import _Loss
 
+from monai_ext.utils.flags import parse_flag
+
 __all__ = ["USBCEDiceLoss"]
 
 
@@ -59,7 +61,7 @@ class USBCEDiceLoss(_Loss):
         self.bce_weight = float(bce_weight)
         self.dice_weight = float(dice_weight)
         self.smooth = float(smooth)
-        self.per_channel = bool(per_channel)
+        self.per_channel = parse_flag(per_channel, "per_channel")
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """

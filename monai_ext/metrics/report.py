@@ -33,6 +33,7 @@ from monai_ext.metrics.segmentation import (
     US_CASE_NAMES,
     US_DISTANCE_METRICS,
 )
+from monai_ext.utils.atomic import atomic_output
 
 __all__ = ["summarize_us_metrics", "format_us_metrics_table", "write_us_metrics_csv", "us_unit_label"]
 
@@ -251,9 +252,8 @@ def write_us_metrics_csv(
     vals, cats, names, ids = _check_inputs(values, categories, structure_names, image_ids)
     unit_label = us_unit_label(unit, grid)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     metric_names = list(vals)
-    with open(path, "w", newline="") as f:
+    with atomic_output(path) as tmp, open(tmp, "w", newline="") as f:  # a report appears whole or not at all
         w = csv.writer(f)
         w.writerow(["image_id", "structure", "case", *metric_names, "unit", "grid"])
         for i, image_id in enumerate(ids):

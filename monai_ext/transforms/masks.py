@@ -14,8 +14,11 @@
 A *label table* maps structure names to the mask gray values that mark them, in label order:
 ``{"lv": [1], "myocardium": [2], "la": [3]}`` gives label 1, 2, 3 (0 is background). A table with one structure
 is *binary*: gray masks must hold only 0 and the table's values, while colour (RGB, RGBA) and bilevel masks are
-binarised on any colour channel > 0 (the alpha channel is always dropped: it is 255 everywhere in the BUSI RGBA
-masks). Multi-structure tables need gray masks, or colour masks whose colour channels agree.
+binarised on any colour channel > 0. The alpha channel of LA / RGBA masks is dropped (it is 255 everywhere in the
+BUSI RGBA masks) unless the mask is drawn in it: colour 0 everywhere and a varying alpha, as some annotation tools
+export, is read from the alpha channel (binarised on alpha > 0 for a binary table) instead of becoming an empty
+mask; colour in fully transparent pixels of such a mask is ambiguous and refused. Multi-structure tables need gray
+masks, or colour masks whose colour channels agree.
 
 The same numpy core (:func:`mask_to_label_index`) validates masks when a dataset is listed
 (:mod:`monai_ext.data.layouts`) and maps them at training time (:class:`USMaskToLabeld`), so a folder that lists
@@ -37,6 +40,8 @@ from monai.data import MetaTensor
 from monai.transforms import MapTransform, Transform
 from monai.utils import TransformBackends, convert_to_dst_type, convert_to_numpy
 
+from monai_ext.utils.errors import USInputError
+
 __all__ = [
     "MASK_MODES",
     "LabelTable",
@@ -51,6 +56,7 @@ __all__ = [
 ]
 
 MASK_MODES = ("index", "channels")
+_LABEL_HINT = "pass labels=... or set 'labels' in dataset.json"
 
 LabelTable = dict[str, tuple[int, ...]]
 
@@ -132,23 +138,44 @@ def _fmt_values(values: np.ndarray, limit: int = 10) -> str:
     return f"{shown}{more}"
 
 
-def _file_index(arr: np.ndarray, table: LabelTable, source: str, bilevel: bool) -> np.ndarray:
+def _drawn_channels(arr: np.ndarray, source: str) -> tuple[np.ndarray, bool]:
+    """The channels of an LA / RGBA mask that hold the drawing, and whether that is the alpha channel.
+
+    Normally the gray / colour channels (BUSI's RGBA masks have alpha 255 everywhere). A mask drawn as transparency
+    (colour 0 everywhere, alpha not constant) is read from its alpha channel; colour where the alpha is 0 while the
+    alpha varies is ambiguous and refused.
+    """
+    colour, alpha = arr[:-1], arr[-1]
+    if alpha.size == 0 or alpha.min() == alpha.max():
+        return colour, False  # a constant alpha carries no drawing
+    if not np.any(colour):
+        return alpha[None], True
+    if np.any(np.any(colour > 0, axis=0) & (alpha == 0)):
+        raise USInputError(
+            f"mask {source}: has colour in pixels that its alpha channel makes fully transparent, so it is unclear "
+            "whether the colour or the transparency marks the structure; save the mask as a gray-value image"
+        )
+    return colour, False
+
+
+def _file_index(arr: np.ndarray, table: LabelTable, source: str, bilevel: bool, hint: str) -> np.ndarray:
     """Map one file's (c, *spatial) array to a label index map (spatial), checking its values."""
     c = arr.shape[0]
-    if c in (2, 4):  # drop alpha: LA -> L, RGBA -> RGB
-        arr = arr[: c - 1]
-        c -= 1
+    in_alpha = False
+    if c in (2, 4):  # LA -> L, RGBA -> RGB, or the alpha channel when the mask is drawn in it
+        arr, in_alpha = _drawn_channels(arr, source)
+        c = arr.shape[0]
     if c not in (1, 3):
-        raise ValueError(f"mask {source}: cannot read {arr.shape[0]} channels per file (expected 1, 2, 3 or 4)")
+        raise USInputError(f"mask {source}: cannot read {arr.shape[0]} channels per file (expected 1, 2, 3 or 4)")
     structures = list(table.values())
     shown = {k: list(v) for k, v in table.items()}
     colour = c == 3
-    if len(structures) == 1 and (colour or bilevel):
+    if len(structures) == 1 and (colour or bilevel or in_alpha):
         # Binary table: colour/bilevel masks are binarised on any channel > 0 (BUSI RGB(A) masks).
         return np.any(arr > 0, axis=0).astype(np.int64)
     if colour:
         if not (np.array_equal(arr[0], arr[1]) and np.array_equal(arr[0], arr[2])):
-            raise ValueError(
+            raise USInputError(
                 f"mask {source}: colour mask with differing R, G, B channels cannot be mapped with the "
                 f"multi-structure table {shown}; save it as a gray-value mask"
             )
@@ -157,9 +184,9 @@ def _file_index(arr: np.ndarray, table: LabelTable, source: str, bilevel: bool) 
     allowed = np.array(sorted({0, *(v for vals in structures for v in vals)}), dtype=np.float64)
     bad = uniq[~np.isin(uniq.astype(np.float64), allowed)]
     if bad.size:
-        raise ValueError(
+        raise USInputError(
             f"mask {source}: unexpected gray values {_fmt_values(bad)}; the label table {shown} allows "
-            f"{[int(v) for v in allowed]} (pass labels=... or set 'labels' in dataset.json)"
+            f"{[int(v) for v in allowed]} ({hint})"
         )
     index = np.zeros(gray.shape, dtype=np.int64)
     for k, vals in enumerate(structures):
@@ -173,6 +200,7 @@ def mask_to_label_index(
     channels_per_file: int = 1,
     source: str = "<array>",
     bilevel: bool = False,
+    label_hint: str | None = None,
 ) -> np.ndarray:
     """Reduce a channel-first mask array to one label index map (0 background, k + 1 for structure k).
 
@@ -183,6 +211,8 @@ def mask_to_label_index(
         channels_per_file: channels of one file: 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA.
         source: file name used in error messages.
         bilevel: the files are PIL mode "1" (0/1 values): binarised like colour masks for a binary table.
+        label_hint: how to fix unexpected gray values, in the message (default: pass ``labels=`` or set
+            ``"labels"`` in ``dataset.json``; a bundle says which of its options sets the table).
 
     Returns:
         (*spatial) int64 array. Several files are merged: union for a binary table; for a multi-structure
@@ -203,20 +233,21 @@ def mask_to_label_index(
     if np.issubdtype(arr.dtype, np.floating):
         if not np.all(np.isfinite(arr)) or not np.array_equal(arr, np.round(arr)):
             frac = np.unique(arr[~np.isfinite(arr) | (arr != np.round(arr))])
-            raise ValueError(
+            raise USInputError(
                 f"mask {source}: non-integer gray values {_fmt_values(frac)} (was the mask interpolated? map "
                 "gray values to labels before any resizing, or use nearest-neighbour interpolation)"
             )
     nfiles = arr.shape[0] // channels_per_file
     result: np.ndarray | None = None
     for f in range(nfiles):
-        idx = _file_index(arr[f * channels_per_file : (f + 1) * channels_per_file], table, source, bilevel)
+        chunk = arr[f * channels_per_file : (f + 1) * channels_per_file]
+        idx = _file_index(chunk, table, source, bilevel, label_hint or _LABEL_HINT)
         if result is None:
             result = idx
             continue
         clash = (result > 0) & (idx > 0) & (result != idx)
         if np.any(clash):
-            raise ValueError(
+            raise USInputError(
                 f"mask {source}: file {f + 1} of the mask list marks {int(clash.sum())} pixels as other "
                 "structures than the files before it"
             )
@@ -339,7 +370,7 @@ class USMaskToLabel(Transform):
             if first is None:
                 first = img
             elif tuple(img.shape[1:]) != tuple(first.shape[1:]):
-                raise ValueError(
+                raise USInputError(
                     f"mask {p}: size {tuple(img.shape[1:])} differs from {paths[0]} {tuple(first.shape[1:])}"
                 )
             idx = mask_to_label_index(
@@ -348,7 +379,7 @@ class USMaskToLabel(Transform):
             if result is not None:
                 clash = (result > 0) & (idx > 0) & (result != idx)
                 if np.any(clash):
-                    raise ValueError(f"mask {p}: marks {int(clash.sum())} pixels as other structures than {paths[0]}")
+                    raise USInputError(f"mask {p}: marks {int(clash.sum())} pixels as other structures than {paths[0]}")
                 idx = np.where(result > 0, result, idx)
             result = idx
         assert first is not None and result is not None

@@ -37,7 +37,8 @@ def test_meanteacher_multi_process_training_with_gloo(tmp_path):
             "--logging_file", str(BUNDLE / "configs" / "logging.conf")]
     for k, v in overrides.items():
         args += [f"--{k}", json.dumps(v) if not isinstance(v, str) else v]
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(BUNDLE))
+    # the bundle folder first (its own modules), then this checkout's monai_ext (not another installed copy)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(BUNDLE), str(BUNDLE.parents[1])]))
     proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert (tmp_path / "models" / "model.pt").is_file()

@@ -118,3 +118,73 @@ def test_inputs_whose_outputs_would_collide_are_refused(tmp_path, clip):
     with pytest.raises(ValueError, match="'y_\\*'"):
         list_inference_inputs(tmp_path / "a")
     assert len(list_inference_inputs([tmp_path / "a" / "x.png", tmp_path / "a" / "y.dcm"])) == 4
+
+
+def test_clip_frame_names_and_case_only_differences_collide(tmp_path, clip):
+    shutil.copy(clip, tmp_path / "clip.dcm")  # 3 frames: clip_f0000_mask.png .. clip_f0002_mask.png
+    _png(tmp_path / "clip_f0001.png")  # would also write clip_f0001_mask.png
+    with pytest.raises(ValueError, match=r"clip\.dcm and .*clip_f0001\.png would both write their results as "
+                                         r"'clip_f0001_\*'"):
+        list_inference_inputs(tmp_path)
+    (tmp_path / "clip_f0001.png").rename(tmp_path / "clip_f0003.png")  # not a frame of the clip: no clash
+    assert len(list_inference_inputs(tmp_path)) == 4
+    _png(tmp_path / "X.png")
+    _png(tmp_path / "x.jpg")
+    with pytest.raises(ValueError, match=r"'X' and 'x' differ only in case"):
+        list_inference_inputs(tmp_path)
+
+
+def test_non_images_fail_before_anything_runs_naming_the_file(tmp_path):
+    from monai_ext.data import USDatasetError
+
+    _png(tmp_path / "a.png")
+    (tmp_path / "notes.png").write_text("this is a text file with a .png name")
+    with pytest.raises(USDatasetError, match=r"^unreadable image .*notes\.png: cannot identify image file"):
+        list_inference_inputs(tmp_path)
+    (tmp_path / "notes.png").unlink()
+    Image.fromarray(np.zeros((16, 20), np.uint8)).convert("P").save(tmp_path / "palette.png")
+    with pytest.raises(USDatasetError, match=r"palette\.png: a palette image"):
+        list_inference_inputs(tmp_path)
+
+
+def test_nifti_inputs_must_be_2d(tmp_path):
+    import nibabel as nib
+
+    from monai_ext.data import USDatasetError
+
+    nib.save(nib.Nifti1Image(np.zeros((20, 16, 1), np.uint8), np.eye(4)), tmp_path / "slice.nii.gz")
+    assert list_inference_inputs(tmp_path) == [
+        {"image": str((tmp_path / "slice.nii.gz").resolve()), "frame": 0, "num_frames": 1}]
+    nib.save(nib.Nifti1Image(np.zeros((20, 16, 5), np.uint8), np.eye(4)), tmp_path / "volume.nii")
+    with pytest.raises(USDatasetError, match=r"volume\.nii: NIfTI image of shape \(20, 16, 5\); .* 2D images"):
+        list_inference_inputs(tmp_path)
+
+
+def test_our_own_outputs_are_never_inputs(tmp_path, clip):
+    """A rerun whose output folder is the input folder skips the previous run's results."""
+    from monai.data import MetaTensor
+    from monai.transforms import SaveImage
+
+    from monai_ext.io import write_us_contour_sr, write_us_nifti, write_us_seg
+
+    shutil.copy(clip, tmp_path / "clip.dcm")
+    _png(tmp_path / "b.png")
+    first = list_inference_inputs(tmp_path, output_dir=tmp_path)
+    masks = np.zeros((3, 54, 48), np.uint8)
+    masks[:, 20:30, 20:30] = 1
+    write_us_contour_sr(tmp_path / "clip.dcm", masks, ["lv"], tmp_path / "clip_sr.dcm")
+    write_us_seg(tmp_path / "clip.dcm", masks[1], ["lv"], tmp_path / "clip_f0001_seg.dcm", frame_index=1,
+                 keyframe_path=tmp_path / "clip_f0001_keyframe.dcm")  # a derived US image: readable as an input
+    write_us_nifti(masks, tmp_path / "clip_mask.nii.gz")
+    saver = SaveImage(output_dir=str(tmp_path), output_postfix="mask", output_ext=".png", separate_folder=False,
+                      output_dtype=np.uint8, writer="monai_ext.io.USAtomicPILWriter", print_log=False)
+    saver(MetaTensor(np.zeros((1, 20, 16), np.uint8), meta={"filename_or_obj": str(tmp_path / "b.png")}))
+    assert (tmp_path / "b_mask.png").is_file()
+    _png(tmp_path / "old_mask.png")  # named like our outputs, from an older version without the marker
+    assert list_inference_inputs(tmp_path, output_dir=tmp_path) == first
+    # outside the output folder only files that carry our marks are skipped
+    listed = [i["image"].rsplit("/", 1)[1] for i in list_inference_inputs(tmp_path, output_dir=tmp_path / "out")]
+    assert sorted(set(listed)) == ["b.png", "clip.dcm", "old_mask.png"]
+    with pytest.raises(ValueError, match=r"no input images .*\(5 file\(s\) written by monai_ext skipped\)"):
+        list_inference_inputs([tmp_path / n for n in ("clip_sr.dcm", "clip_f0001_seg.dcm", "clip_f0001_keyframe.dcm",
+                                                      "clip_mask.nii.gz", "b_mask.png")])

@@ -23,6 +23,8 @@ from PIL import Image
 from monai_ext.data.layouts import (
     USDatasetError,
     USDatasetNotFoundError,
+    check_image_file,
+    check_listed_files,
     detect_layout,
     list_dataset,
 )
@@ -301,3 +303,40 @@ def test_bad_dataset_json_and_layout(tmp_path):
     (root / "dataset.json").write_text(json.dumps({"labels": {"a": [0]}}))
     with pytest.raises(USDatasetError, match="invalid label table"):
         list_dataset(root)
+
+
+def test_images_without_a_known_scale_and_decompression_bombs_are_refused_when_listed(tmp_path, monkeypatch):
+    root = tmp_path / "ds"
+    _png(root / "images" / "a.png", _image(), mode="P")  # a palette image: PILReader would give palette indices
+    _png(root / "masks" / "a.png", _square(0, 0))
+    with pytest.raises(USDatasetError, match=r"image .*images/a\.png: a palette image .*convert\('L'\)"):
+        list_dataset(root)
+    _png(root / "images" / "a.png", _image())
+    assert len(list_dataset(root).items) == 1
+    from PIL import Image as PILImage
+
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 100)  # 16x16 = 256 pixels: above the limit, below twice it
+    with pytest.raises(USDatasetError, match=r"unreadable image .*images/a\.png: .*decompression bomb"):
+        list_dataset(root)
+
+
+def test_cheap_checks_find_files_deleted_truncated_or_resized_since(tmp_path):
+    root = tmp_path / "ds"
+    _png(root / "images" / "a.png", _image())
+    _png(root / "masks" / "a.png", _square(0, 0))
+    items = [{"image": "images/a.png", "label": "masks/a.png"}]
+    check_listed_files(root, items)
+    assert check_image_file(root / "images" / "a.png", decode=False) == (16, 16)
+    data = (root / "masks" / "a.png").read_bytes()
+    (root / "masks" / "a.png").write_bytes(data[: len(data) // 2])  # cut off in a copy
+    with pytest.raises(USDatasetError, match=r"unreadable mask .*masks/a\.png"):
+        check_listed_files(root, items)
+    (root / "masks" / "a.png").write_bytes(b"")
+    with pytest.raises(USDatasetError, match=r"unreadable mask .*masks/a\.png: the file is empty"):
+        check_listed_files(root, items)
+    _png(root / "masks" / "a.png", _square(0, 0, size=(8, 16)))
+    with pytest.raises(USDatasetError, match=r"mask .*a\.png has size 16x8 but image .*a\.png has size 16x16"):
+        check_listed_files(root, items)
+    (root / "masks" / "a.png").unlink()
+    with pytest.raises(USDatasetNotFoundError, match=r"mask not found: .*masks/a\.png"):
+        check_listed_files(root, items)

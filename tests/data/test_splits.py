@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from monai_ext.data.layouts import list_dataset
+from monai_ext.data.layouts import USDatasetError, list_dataset
 from monai_ext.data.splits import (
     USSplitError,
     build_split,
@@ -347,3 +347,20 @@ def test_build_split_pure(patients):
     a = build_split(listing, seed=5)
     b = build_split(listing, seed=5)
     assert a == b and a["kind"] == "random"
+
+
+def test_reused_split_rechecks_its_files_and_ignores_structure_names(tmp_path):
+    root = tmp_path / "ds"
+    for i in range(8):
+        _png(root / "images" / f"a{i}.png", np.zeros((8, 8)))
+        _png(root / "masks" / f"a{i}.png", np.zeros((8, 8)))
+    out = make_split_file(root, seed=0)  # no dataset.json: the binary table {"foreground": [255]}
+    # the bundle passes its own table, named after its task: same gray values, so the same split
+    assert make_split_file(root, seed=0, labels={"lesion": [255]}) == out
+    with pytest.raises(USSplitError, match="labels"):
+        make_split_file(root, seed=0, labels={"lv": [1], "la": [3]})
+    # a file corrupted after the split was made is reported by name when the split is reused
+    mask = root / "masks" / "a3.png"
+    mask.write_bytes(mask.read_bytes()[:30])
+    with pytest.raises(USDatasetError, match=r"unreadable mask .*masks/a3\.png"):
+        make_split_file(root, seed=0)

@@ -23,7 +23,8 @@ WORKER = Path(__file__).resolve().with_name("ldm_stages_worker.py")
 
 def test_three_stages(tmp_path):
     result_file = tmp_path / "result.json"
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(BUNDLE))
+    # the bundle folder first (its own modules), then this checkout's monai_ext (not another installed copy)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(BUNDLE), str(BUNDLE.parents[1])]))
     proc = subprocess.run(
         [sys.executable, str(WORKER), str(BUNDLE), str(tmp_path / "work"), str(result_file)],
         cwd=str(BUNDLE), env=env, capture_output=True, text=True, timeout=900,

@@ -1,10 +1,13 @@
 # Copyright (c) 2026 monai_ext contributors
 # Licensed under the Apache License, Version 2.0 (the "License").
-"""Tests of latest_checkpoint."""
+"""Tests of latest_checkpoint and of ResumableCheckpointHandler's resume flag and loading errors."""
 
 from __future__ import annotations
 
-from monai_ext.handlers import latest_checkpoint
+import pytest
+import torch
+
+from monai_ext.handlers import ResumableCheckpointHandler, latest_checkpoint
 
 
 def test_latest_by_number_not_by_name(tmp_path):
@@ -14,3 +17,37 @@ def test_latest_by_number_not_by_name(tmp_path):
         (tmp_path / f"checkpoint_checkpoint_iteration={n}.pt").write_bytes(b"x")
     (tmp_path / "model.pt").write_bytes(b"x")
     assert latest_checkpoint(tmp_path).endswith("iteration=100.pt")
+
+
+def _trainer_with_checkpoint(tmp_path, net):
+    from ignite.engine import Engine
+
+    engine = Engine(lambda e, b: None)
+    torch.save({"model": net.state_dict(), "trainer": engine.state_dict()},
+               tmp_path / "checkpoint_checkpoint_iteration=5.pt")
+    return engine
+
+
+def test_resume_false_from_the_command_line_does_not_resume(tmp_path):
+    """`--resume false` reaches the handler as the string 'false' (bool('false') is True)."""
+    net = torch.nn.Linear(2, 2)
+    for value in ("false", "False", "no", "0", 0, False):
+        handler = ResumableCheckpointHandler(str(tmp_path), {"model": net}, save_interval=10, resume=value)
+        handler.attach(_trainer_with_checkpoint(tmp_path, net))
+        assert handler.resumed_from is None, value
+    handler = ResumableCheckpointHandler(str(tmp_path), {"model": net}, save_interval=10, resume="true")
+    handler.attach(_trainer_with_checkpoint(tmp_path, net))
+    assert handler.resumed_from.endswith("iteration=5.pt")
+    with pytest.raises(ValueError, match=r"resume must be true or false .*got 'sometimes'"):
+        ResumableCheckpointHandler(str(tmp_path), {"model": net}, save_interval=10, resume="sometimes")
+
+
+def test_resuming_from_a_checkpoint_of_another_network_names_it(tmp_path):
+    from monai_ext.handlers import USCheckpointError
+
+    engine = _trainer_with_checkpoint(tmp_path, torch.nn.Linear(2, 3))
+    handler = ResumableCheckpointHandler(str(tmp_path), {"model": torch.nn.Linear(2, 2)}, save_interval=10, resume=True)
+    handler.attach(engine)
+    with pytest.raises(USCheckpointError, match=r"iteration=5\.pt: does not fit the network Linear \('model'\): 2 of "
+                                                r"2 entries have other shapes \(weight: checkpoint \(3, 2\)"):
+        engine.run([0], max_epochs=1)

@@ -146,3 +146,28 @@ class TestFrameNames(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def test_nifti_inputs_load_and_unreadable_images_name_the_file(tmp_path):
+    import nibabel as nib
+    import pytest
+
+    from monai_ext.utils import USInputError
+
+    data = np.arange(20 * 16, dtype=np.uint8).reshape(20, 16)
+    nib.save(nib.Nifti1Image(data, np.eye(4)), tmp_path / "slice.nii.gz")
+    image = USLoadImageFramed("image")({"image": str(tmp_path / "slice.nii.gz"), "frame": 0})["image"]
+    assert image.shape == (1, 20, 16) and np.array_equal(image[0].numpy(), data)  # a PIL reader cannot read NIfTI
+    (tmp_path / "gone.png").write_bytes(b"\x89PNG\r\n\x1a\n broken after the listing")
+    with pytest.raises(USInputError, match=r"^.*gone\.png: cannot read the image"):
+        USLoadImageFramed("image")({"image": str(tmp_path / "gone.png"), "frame": 0})
+
+
+def test_dicom_options_that_are_flags_are_parsed_strictly(tmp_path):
+    import pytest
+
+    clip, _ = write_phantom_clip(tmp_path / "clip.dcm", frames=2, size=SIZE, seed=4)
+    full = USLoadImageFramed("image", dicom_options={"crop_to_region": "false"})({"image": str(clip), "frame": 0})
+    assert tuple(full["image"].shape) == (1, SIZE, SIZE + SIZE // 8)  # the whole frame: "false" is False
+    with pytest.raises(ValueError, match=r"crop_to_region must be true or false .*got 'maybe'"):
+        UltrasoundDicomReader(crop_to_region="maybe")

@@ -150,6 +150,50 @@ class TestResultsWriterOnClip(unittest.TestCase):
         self.assertEqual(nifti.shape, (x1 - x0 + 1, y1 - y0 + 1, 1, 2))
         np.testing.assert_array_equal(np.asarray(nifti.dataobj)[..., 0, 1].T, self.masks[1, y0 : y1 + 1, x0 : x1 + 1])
 
+    def test_flags_are_strict(self):
+        writer = USInferenceResultsWriter(self.tmp / "flags", NAMES, keyframes="none", write_nifti="false")
+        for pred, item in zip(self.preds, self.items):
+            writer.add(pred, item)
+        self.assertEqual(sorted(p.name for p in (self.tmp / "flags").iterdir()), ["clip_sr.dcm"])  # no NIfTI
+        with self.assertRaisesRegex(ValueError, r"write_nifti must be true or false .*got 'sometimes'"):
+            USInferenceResultsWriter(self.tmp, NAMES, write_nifti="sometimes")
+
+    def test_a_failing_output_leaves_none_of_the_source_outputs(self):
+        import monai_ext.inference.results_writer as module
+
+        original = module.write_us_seg
+
+        def fail(*args, **kwargs):
+            raise ValueError("clip.dcm: frame 3 cannot be referenced")
+
+        module.write_us_seg = fail
+        try:
+            writer = USInferenceResultsWriter(self.tmp / "partial", NAMES, write_nifti=True)
+            for pred, item in zip(self.preds[:-1], self.items[:-1]):
+                writer.add(pred, item)
+            with self.assertRaisesRegex(ValueError, "frame 3 cannot be referenced"):
+                writer.add(self.preds[-1], self.items[-1])
+        finally:
+            module.write_us_seg = original
+        # the SR was written first, but not published: no SR, no NIfTI, no temporary file
+        self.assertEqual(list((self.tmp / "partial").iterdir()), [])
+
+    def test_outputs_of_another_source_are_never_overwritten(self):
+        other = self.tmp / "other" / "clip.dcm"  # same file name in another folder: same output names
+        other.parent.mkdir(exist_ok=True)
+        shutil.copy(self.clip, other)
+        loader = USLoadImageFramed("image")
+        writer = USInferenceResultsWriter(self.tmp / "clash", NAMES, keyframes="none")
+        for pred, item in zip(self.preds, self.items):
+            writer.add(pred, item)
+        items = [dict(item, image=str(other)) for item in self.items]
+        preds = [_pred(self.masks[i], loader(dict(items[i]))["image"].meta) for i in range(FRAMES)]
+        for pred, item in zip(preds[:-1], items[:-1]):
+            writer.add(pred, item)
+        with self.assertRaisesRegex(ValueError, r"other/clip\.dcm: its output .*clip_sr\.dcm was already written for "
+                                                r".*in/clip\.dcm in this run"):
+            writer.add(preds[-1], items[-1])
+
     def test_errors(self):
         writer = USInferenceResultsWriter(self.tmp / "err", NAMES)
         with self.assertRaisesRegex(ValueError, "label index map with values 0..3.*USLabelToMaskd"):

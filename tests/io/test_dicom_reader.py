@@ -33,7 +33,7 @@ from parameterized import parameterized
 from pydicom.data import get_testdata_file
 from pydicom.pixels import apply_color_lut, pixel_array
 
-import monai_ext.io.dicom_reader as dr
+import monai_ext.io.dicom_header as dh
 from monai_ext.io import (
     UltrasoundDicomReader,
     USCalibrationWarning,
@@ -477,15 +477,15 @@ class TestErrors(unittest.TestCase):
             "pylibjpeg - requires pylibjpeg>=2.0 and pylibjpeg-libjpeg>=2.1",
             "pillow - requires pillow>=10.0",
         ]
-        original = dr._available_plugins
-        dr._available_plugins = lambda ts: (False, (), missing)
+        original = dh._available_plugins
+        dh._available_plugins = lambda ts: (False, (), missing)
         try:
             with self.assertRaisesRegex(USDicomError, r"examples_ybr_color\.dcm: cannot decode JPEG Baseline") as ctx:
                 read(path)
             self.assertIn("pip install pylibjpeg pylibjpeg-libjpeg", str(ctx.exception))
             self.assertIn("pylibjpeg-libjpeg>=2.1", str(ctx.exception))
         finally:
-            dr._available_plugins = original
+            dh._available_plugins = original
         with self.assertRaisesRegex(USDicomError, "decoding plugin 'gdcm' is not available"):
             read(path, decoding_plugin="gdcm")
         read(self.clip, decoding_plugin="gdcm", frames=0)  # uncompressed data needs no plugin

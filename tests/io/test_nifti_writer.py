@@ -79,3 +79,9 @@ class TestNiftiWriter(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def test_label_maps_are_marked_and_written_atomically(tmp_path):
+    path = write_us_nifti(np.zeros((2, 6, 5), np.uint8), tmp_path / "x_mask.nii.gz")
+    assert nib.load(path).header["descrip"].tobytes().rstrip(b"\0") == b"monai_ext label map"
+    assert [p.name for p in tmp_path.iterdir()] == ["x_mask.nii.gz"]  # no temporary file left behind

@@ -292,6 +292,33 @@ class TestClipKeyFrameSeg(unittest.TestCase):
         self.assertEqual((key.PhotometricInterpretation, key.Rows, key.Columns), ("RGB", 240, 320))
         self.assertEqual(int(key.SourceImageSequence[0].ReferencedFrameNumber), 8)
 
+    def test_regions_outside_the_image_are_not_copied_into_the_key_frame(self):
+        src = _sample_file("examples_ybr_color.dcm")  # its first region box (84, 31, 595, 414) exceeds 320 x 240
+        source_regions = pydicom.dcmread(src, stop_before_pixels=True).SequenceOfUltrasoundRegions
+        key = write_us_keyframe(src, 3, self.tmp / "ybr_key.dcm")
+        kept = pydicom.dcmread(self.tmp / "ybr_key.dcm").get("SequenceOfUltrasoundRegions", [])
+        self.assertEqual(len(kept), len(source_regions) - 1)
+        for item in kept:
+            self.assertLess(int(item.RegionLocationMaxX1), int(key.Columns))
+            self.assertLess(int(item.RegionLocationMaxY1), int(key.Rows))
+
+    def test_failed_write_leaves_no_file(self):
+        original = hd.seg.Segmentation.save_as
+
+        def half_then_fail(seg, path, *args, **kwargs):
+            Path(path).write_bytes(b"DICM half")
+            raise OSError("No space left on device")
+
+        hd.seg.Segmentation.save_as = half_then_fail
+        try:
+            with self.assertRaisesRegex(OSError, "No space left"):
+                write_us_seg(self.clip, self.masks[1], ["lv", "myocardium", "la"], self.tmp / "full" / "f_seg.dcm",
+                             frame_index=1, keyframe_path=self.tmp / "full" / "f_key.dcm")
+        finally:
+            hd.seg.Segmentation.save_as = original
+        # the key frame was complete and stays; the SEG never appears half-written, no temporary file is left
+        self.assertEqual(sorted(p.name for p in (self.tmp / "full").iterdir()), ["f_key.dcm"])
+
     def test_clip_errors(self):
         with self.assertRaisesRegex(ValueError, "multi-frame source.*write_us_contour_sr"):
             write_us_seg(self.clip, self.masks[0], ["lv", "myocardium", "la"], self.tmp / "x.dcm")

@@ -84,3 +84,35 @@ def test_bad_input():
         USImageChannels(1)([1, 2, 3])
     d = USImageChannelsd("image", 3, allow_missing_keys=True)({"label": 1})
     assert d == {"label": 1}
+
+
+def test_16_bit_png_is_scaled_by_its_bit_depth_not_saturated(tmp_path):
+    # a 16-bit gray PNG (PIL mode I;16) holds 0..65535; the bundles' ScaleIntensityRanged expects 0..255
+    ramp = (np.arange(16 * 12).reshape(16, 12) * 300).astype(np.uint16)  # 0 .. 57,300
+    x, _ = _load(tmp_path, ramp, "g16.png")
+    assert x.meta["mode"] == "I;16" and float(x.max()) == 57300
+    out = USImageChannels(1)(x)
+    assert out.dtype == torch.float32 and float(out.max()) == pytest.approx(57300 * 255 / 65535, rel=1e-6)
+    assert torch.allclose(out[0], x[0] * (255 / 65535))
+    # after the bundles' 0..255 -> 0..1 scaling almost nothing is clipped (before: 99 % of the pixels were 1.0)
+    assert float((out / 255.0 >= 1.0).float().mean()) == 0.0
+    assert float(USImageChannels(3)(x).max()) == pytest.approx(57300 * 255 / 65535, rel=1e-6)
+
+
+def test_dicom_value_range_and_bilevel_scaling():
+    frame = MetaTensor(torch.full((1, 4, 4), 4095.0), meta={"value_range": [0.0, 4095.0], "filename_or_obj": "a.dcm"})
+    assert float(USImageChannels(1)(frame).max()) == pytest.approx(255.0)  # BitsStored = 12
+    eight = MetaTensor(torch.full((1, 4, 4), 200.0), meta={"value_range": [0.0, 255.0]})
+    assert float(USImageChannels(1)(eight).max()) == 200.0  # 8-bit frames are unchanged
+    bilevel = MetaTensor(torch.ones(1, 4, 4), meta={"mode": "1"})
+    assert float(USImageChannels(1)(bilevel).max()) == 255.0
+
+
+@pytest.mark.parametrize("mode,what", [("P", "palette image"), ("CMYK", "CMYK image"), ("F", "floating-point image")])
+def test_images_without_a_known_scale_are_refused_naming_the_file(tmp_path, mode, what):
+    gray = np.arange(16 * 12, dtype=np.uint8).reshape(16, 12)
+    path = tmp_path / ("im.jpg" if mode == "CMYK" else "im.tif" if mode == "F" else "im.png")
+    Image.fromarray(gray).convert(mode).save(path)
+    x = LOAD({"image": str(path)})["image"]
+    with pytest.raises(ValueError, match=rf"image {path}: a {what}.*cannot be used as an ultrasound image.*convert"):
+        USImageChannels(1)(x)

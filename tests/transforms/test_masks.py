@@ -213,3 +213,27 @@ def test_numpy_core():
     assert label_index_to_channels(idx, 2).tolist() == [[[0, 1], [0, 0]], [[0, 0], [1, 0]]]
     with pytest.raises(ValueError, match="not a multiple"):
         mask_to_label_index(np.zeros((3, 2, 2)), {"a": [1]}, channels_per_file=2)
+
+
+def test_mask_drawn_in_the_alpha_channel_is_read_from_it(tmp_path):
+    # colour 0 everywhere, the lesion drawn as opacity (some annotation tools export masks like this)
+    rgba = np.zeros((H, W, 4), np.uint8)
+    rgba[4:8, 2:6, 3] = 255
+    rgba[8, 2:6, 3] = 128  # an anti-aliased edge
+    x = _loaded(_png(tmp_path / "alpha.png", rgba))
+    assert x.shape[0] == 4 and float(x[:3].max()) == 0
+    out = USMaskToLabel({"lesion": [255]})(x)
+    assert int(out.sum()) == 4 * 4 + 4  # binarised on alpha > 0, as colour masks are on colour > 0
+    la = np.stack([np.zeros((H, W), np.uint8), rgba[..., 3]], -1)
+    assert int(USMaskToLabel({"lesion": [255]})(_loaded(_png(tmp_path / "la.png", la))).sum()) == 20
+    # BUSI-style RGBA masks (alpha 255 everywhere) still use their colour channels
+    busi = np.zeros((H, W, 4), np.uint8)
+    busi[..., 3] = 255
+    busi[1:3, 1:3, :3] = 255
+    assert int(USMaskToLabel({"lesion": [255]})(_loaded(_png(tmp_path / "busi.png", busi))).sum()) == 4
+    # colour where the alpha is 0 (and the alpha varies) is ambiguous: refused, naming the file
+    ambiguous = rgba.copy()
+    ambiguous[12:14, 2:4, :3] = 255
+    path = _png(tmp_path / "ambiguous.png", ambiguous)
+    with pytest.raises(ValueError, match=r"mask .*ambiguous\.png: has colour in pixels that its alpha channel"):
+        USMaskToLabel({"lesion": [255]})(_loaded(path))

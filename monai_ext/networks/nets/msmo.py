@@ -58,6 +58,7 @@ from monai_ext.networks.blocks.msag import MSAGBlock
 from monai_ext.networks.arg_checks import check_features, check_positive_int, check_spatial_dims, stage_widths
 from monai_ext.networks.nets.mgcc import MGCCDecoder
 from monai_ext.networks.nets.multi_level_consistency import MultiLevelConsistencyNet
+from monai_ext.utils.flags import parse_flag
 
 __all__ = ["MSMOResidualBlock", "MSMOEncoder", "MSMOHConvLSTMDecoder", "MSMONet"]
 
@@ -197,7 +198,7 @@ class MSMOHConvLSTMDecoder(nn.Module):
             raise ValueError(f"{name}: features[0] is too small for {levels} levels (last hidden size {hidden[-1]}).")
         self.out_channels = out_channels
         self.levels = levels
-        self.legacy_unused_msag1 = bool(legacy_unused_msag1)
+        self.legacy_unused_msag1 = parse_flag(legacy_unused_msag1, "legacy_unused_msag1")
         # skips in consumption order x4, x3, x2 (, x1); feature index 3 - i for level i + 1
         self.gates = nn.ModuleList(MSAGBlock(spatial_dims, fea[3 - i]) for i in range(levels - 1))
         self.unused_gates = nn.ModuleList([MSAGBlock(spatial_dims, fea[0])] if self.legacy_unused_msag1 else [])
@@ -365,6 +366,7 @@ class MSMONet(MultiLevelConsistencyNet):
         checkpoint_main_decoder: bool = False,
         features: Optional[Sequence[int]] = None,
     ) -> None:
+        legacy_unused_msag1 = parse_flag(legacy_unused_msag1, "legacy_unused_msag1")
         check_spatial_dims("MSMONet", spatial_dims)
         check_positive_int("MSMONet", "in_channels", in_channels)
         check_positive_int("MSMONet", "out_channels", out_channels)

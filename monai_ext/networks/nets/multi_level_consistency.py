@@ -40,6 +40,7 @@ from monai_ext.networks.blocks.perturbations import (
     FeatureNoisePerturbation,
     PerturbedDecoder,
 )
+from monai_ext.utils.flags import parse_flag
 
 __all__ = ["MultiLevelConsistencyNet", "default_multi_level_perturbations"]
 
@@ -135,9 +136,9 @@ class MultiLevelConsistencyNet(nn.Module):
             raise ValueError(f"{name}: perturbations must be three torch.nn.Module instances (aux1, aux2, aux3).")
         self.net_name = name
         self.in_channels = in_channels
-        self.checkpoint_aux_decoders = bool(checkpoint_aux_decoders)
-        self.checkpoint_main_decoder = bool(checkpoint_main_decoder)
-        self.multi_level_taps = bool(multi_level_taps)
+        self.checkpoint_aux_decoders = parse_flag(checkpoint_aux_decoders, "checkpoint_aux_decoders")
+        self.checkpoint_main_decoder = parse_flag(checkpoint_main_decoder, "checkpoint_main_decoder")
+        self.multi_level_taps = parse_flag(multi_level_taps, "multi_level_taps")
 
         self.encoder = encoder
         self.convmixer1 = ConvMixerBlock(spatial_dims, bottleneck_channels, int(length[0]), kernel_size)
