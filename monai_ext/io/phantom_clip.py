@@ -12,7 +12,7 @@
 """Phantom ultrasound cine clips as valid DICOM (Ultrasound Multi-frame Image Storage) with ground-truth masks.
 
 A clip is a beating heart from the cardiac phantom of :mod:`monai_ext.data.phantom` (one
-:class:`~monai_ext.data.phantom.USCardiacParams` rendered at successive phases of the cardiac cycle), laid out like a
+:class:`~monai_ext.data.phantom.USCardiacPatient` rendered at successive phases of the cardiac cycle), laid out like a
 scanner export: a header bar of burned-in "text" above the image, the sector below it, depth ticks and a marker
 burned into the image area outside the fan, ``SequenceOfUltrasoundRegions`` calibration (cm units, region = the
 sector bounding box), cine timing (FrameTime, CineRate) and deterministic UIDs derived from the seed.
