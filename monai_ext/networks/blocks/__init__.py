@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from .convlstm import MSMOConvLSTMCell
 from .convmixer import ConvMixerBlock, ConvMixerLayer
+from .dense_gradient import dense_gradient
 from .msag import MSAGBlock
 from .perturbations import (
     DropoutPerturbation,
@@ -36,4 +37,5 @@ __all__ = [
     "feature_dropout",
     "feature_noise",
     "MSMOConvLSTMCell",
+    "dense_gradient",
 ]
