@@ -88,6 +88,10 @@ def _sync(torch, device) -> None:
 
 
 def _reset_peak(torch, device) -> None:
+    """Free what the previous figure left (its network, optimiser state, activations) and restart the peak."""
+    import gc
+
+    gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
@@ -97,89 +101,109 @@ def _peak_gib(torch, device) -> float | None:
     return round(torch.cuda.max_memory_allocated(device) / 2**30, 3) if device.type == "cuda" else None
 
 
-def measure_network(mods: dict, name: str, size: int, dim_mult: float, warmup: int, timed: int, device) -> list[dict]:
-    """Training-step and eval-forward figures of one network (see the module docstring)."""
-    import torch
+class _Setup:
+    """One network's configuration (from its bundle's train.json), fixed batch and network factory."""
 
-    bundle, objects = NETWORKS[name]
-    settings = bundle_settings(bundle)
-    fmt = torch.channels_last if settings.get("channels_last", True) else torch.contiguous_format
-    n_l, n_u = settings.get("labeled_batch_size", 4), settings.get("unlabeled_batch_size", 4)
-    ckpt_cfg = (bool(settings.get("checkpoint_aux_decoders", False)),
-                bool(settings.get("checkpoint_main_decoder", False)))
-    checkpointing = [("train.json", ckpt_cfg)] + ([("none", (False, False))] if any(ckpt_cfg) else [])
-    g = torch.Generator().manual_seed(0)
-    x_l = torch.randn(n_l, 3, size, size, generator=g).to(device).contiguous(memory_format=fmt)
-    x_u = torch.randn(n_u, 3, size, size, generator=g).to(device).contiguous(memory_format=fmt)
-    y_l = (torch.rand(n_l, objects, size, size, generator=g) > 0.7).float().to(device).contiguous(memory_format=fmt)
-    x_1 = x_l[:1].contiguous(memory_format=fmt)
-    method = mods["CrossConsistencyMethod"](mods["USBCEDiceLoss"](0.5, 1.0, 1e-5), activation="sigmoid")
-    rows: list[dict] = []
+    def __init__(self, mods: dict, name: str, size: int, dim_mult: float, device) -> None:
+        import torch
 
-    def build(aux: bool, main: bool):
-        torch.manual_seed(0)
-        kwargs = {"in_channels": 3, "out_channels": objects, "dim_mult": dim_mult, "checkpoint_aux_decoders": aux,
-                  "checkpoint_main_decoder": main}
+        self.torch, self.mods, self.name, self.device = torch, mods, name, device
+        self.bundle, self.objects = NETWORKS[name]
+        self.settings = bundle_settings(self.bundle)
+        self.dim_mult = dim_mult
+        self.fmt = torch.channels_last if self.settings.get("channels_last", True) else torch.contiguous_format
+        self.n_l = self.settings.get("labeled_batch_size", 4)
+        self.n_u = self.settings.get("unlabeled_batch_size", 4)
+        g = torch.Generator().manual_seed(0)
+        self.x_l = self._on_device(torch.randn(self.n_l, 3, size, size, generator=g))
+        self.x_u = self._on_device(torch.randn(self.n_u, 3, size, size, generator=g))
+        self.y_l = self._on_device((torch.rand(self.n_l, self.objects, size, size, generator=g) > 0.7).float())
+        self.x_1 = self._on_device(self.x_l[:1].cpu())
+        self.method = mods["CrossConsistencyMethod"](mods["USBCEDiceLoss"](0.5, 1.0, 1e-5), activation="sigmoid")
+        self.base = {"network": name, "bundle": self.bundle, "size": size, "dim_mult": dim_mult,
+                     "objects": self.objects, "memory_format": str(self.fmt).rsplit(".", 1)[-1], "device": str(device)}
         if name == "msmo":
-            net = mods["MSMONet"](decoder=settings.get("decoder", "hconvlstm"), **kwargs)
-        else:
-            net = mods["MGCCNet"](**kwargs)
-        return net.to(device, memory_format=fmt)
+            self.base["decoder"] = self.settings.get("decoder", "hconvlstm")
 
-    base = {"network": name, "bundle": bundle, "size": size, "dim_mult": dim_mult, "objects": objects,
-            "memory_format": str(fmt).rsplit(".", 1)[-1], "device": str(device)}
-    if name == "msmo":
-        base["decoder"] = settings.get("decoder", "hconvlstm")
-    for ckpt_name, (aux, main) in checkpointing:
-        for amp in (False, True):
-            _reset_peak(torch, device)
-            net = build(aux, main)
-            opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=0.0001)
-            mixed = mods["USMixedPrecision"](amp, device, "bfloat16")
-            times: list[float] = []
-            loss = float("nan")
-            for k in range(warmup + timed):
-                _sync(torch, device)
-                t = time.perf_counter()
-                net.train()
-                opt.zero_grad(set_to_none=True)
-                with mixed.autocast():
-                    _, losses = method(net, x_l, y_l, x_u, 1.0)
-                mixed.backward(losses["loss"])
-                mixed.step(opt)
-                mixed.update()
-                _sync(torch, device)
-                if k >= warmup:
-                    times.append(time.perf_counter() - t)
-                loss = float(losses["loss"].detach())
-            rows.append({**base, "figure": "train_step", "batch": f"{n_l}+{n_u}",
-                         "precision": "amp_bf16" if amp else "fp32",
-                         "checkpointing": ckpt_name, "checkpoint_aux_decoders": aux, "checkpoint_main_decoder": main,
-                         "parameters": sum(p.numel() for p in net.parameters()),
-                         "s_per_step_min": round(min(times), 4),
-                         "s_per_step_median": round(statistics.median(times), 4),
-                         "timed_steps": len(times), "peak_gpu_gib": _peak_gib(torch, device),
-                         "last_loss": round(loss, 4), "loss_finite": loss == loss and abs(loss) != float("inf")})
-            if ckpt_name == "train.json":  # the eval path has no checkpointing: measure it once per precision
-                net.eval()
-                del opt
-                _reset_peak(torch, device)
-                ts: list[float] = []
-                with torch.inference_mode(), mixed.autocast():
-                    for k in range(warmup + timed):
-                        _sync(torch, device)
-                        t = time.perf_counter()
-                        out = net(x_1)
-                        _sync(torch, device)
-                        if k >= warmup:
-                            ts.append(time.perf_counter() - t)
-                rows.append({**base, "figure": "eval_forward", "batch": "1", "precision": "amp_bf16" if amp else "fp32",
-                             "parameters_inference": net.parameter_count(inference=True),
-                             "ms_per_image_min": round(1000 * min(ts), 2),
-                             "ms_per_image_median": round(1000 * statistics.median(ts), 2),
-                             "timed_forwards": len(ts), "peak_gpu_gib": _peak_gib(torch, device),
-                             "output_shape": list(out.shape)})
-            del net
+    def _on_device(self, t):
+        return t.to(self.device).contiguous(memory_format=self.fmt)
+
+    def build(self, aux: bool, main: bool):
+        self.torch.manual_seed(0)
+        kwargs = {"in_channels": 3, "out_channels": self.objects, "dim_mult": self.dim_mult,
+                  "checkpoint_aux_decoders": aux, "checkpoint_main_decoder": main}
+        if self.name == "msmo":
+            net = self.mods["MSMONet"](decoder=self.settings.get("decoder", "hconvlstm"), **kwargs)
+        else:
+            net = self.mods["MGCCNet"](**kwargs)
+        return net.to(self.device, memory_format=self.fmt)
+
+
+def _train_figure(s: _Setup, ckpt_name: str, aux: bool, main: bool, amp: bool, warmup: int, timed: int) -> dict:
+    torch, device = s.torch, s.device
+    _reset_peak(torch, device)
+    net = s.build(aux, main)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=0.0001)
+    mixed = s.mods["USMixedPrecision"](amp, device, "bfloat16")
+    times: list[float] = []
+    loss = float("nan")
+    for k in range(warmup + timed):
+        _sync(torch, device)
+        t = time.perf_counter()
+        net.train()
+        opt.zero_grad(set_to_none=True)
+        with mixed.autocast():
+            _, losses = s.method(net, s.x_l, s.y_l, s.x_u, 1.0)
+        mixed.backward(losses["loss"])
+        mixed.step(opt)
+        mixed.update()
+        _sync(torch, device)
+        if k >= warmup:
+            times.append(time.perf_counter() - t)
+        loss = float(losses["loss"].detach())
+    return {**s.base, "figure": "train_step", "batch": f"{s.n_l}+{s.n_u}", "precision": "amp_bf16" if amp else "fp32",
+            "checkpointing": ckpt_name, "checkpoint_aux_decoders": aux, "checkpoint_main_decoder": main,
+            "parameters": sum(p.numel() for p in net.parameters()), "s_per_step_min": round(min(times), 4),
+            "s_per_step_median": round(statistics.median(times), 4), "timed_steps": len(times),
+            "peak_gpu_gib": _peak_gib(torch, device), "last_loss": round(loss, 4),
+            "loss_finite": loss == loss and abs(loss) != float("inf")}
+
+
+def _eval_figure(s: _Setup, amp: bool, warmup: int, timed: int) -> dict:
+    torch, device = s.torch, s.device
+    _reset_peak(torch, device)
+    net = s.build(False, False).eval()
+    mixed = s.mods["USMixedPrecision"](amp, device, "bfloat16")
+    times: list[float] = []
+    with torch.inference_mode(), mixed.autocast():
+        for k in range(warmup + timed):
+            _sync(torch, device)
+            t = time.perf_counter()
+            out = net(s.x_1)
+            _sync(torch, device)
+            if k >= warmup:
+                times.append(time.perf_counter() - t)
+    return {**s.base, "figure": "eval_forward", "batch": "1", "precision": "amp_bf16" if amp else "fp32",
+            "parameters_inference": net.parameter_count(inference=True),
+            "ms_per_image_min": round(1000 * min(times), 2),
+            "ms_per_image_median": round(1000 * statistics.median(times), 2), "timed_forwards": len(times),
+            "peak_gpu_gib": _peak_gib(torch, device), "output_shape": list(out.shape)}
+
+
+def measure_network(mods: dict, name: str, size: int, dim_mult: float, warmup: int, timed: int, device) -> list[dict]:
+    """Training-step and eval-forward figures of one network (see the module docstring).
+
+    Training: with the activation checkpointing of train.json and (when that checkpoints anything) without any, each in
+    fp32 and AMP. Eval forward (which never checkpoints): fp32 and AMP. Each figure builds its own network after the
+    previous one's memory is freed, so every peak is that figure's alone.
+    """
+    s = _Setup(mods, name, size, dim_mult, device)
+    ckpt_cfg = (bool(s.settings.get("checkpoint_aux_decoders", False)),
+                bool(s.settings.get("checkpoint_main_decoder", False)))
+    checkpointing = [("train.json", ckpt_cfg)] + ([("none", (False, False))] if any(ckpt_cfg) else [])
+    rows = [_train_figure(s, ckpt_name, aux, main, amp, warmup, timed)
+            for ckpt_name, (aux, main) in checkpointing for amp in (False, True)]
+    rows += [_eval_figure(s, amp, warmup, timed) for amp in (False, True)]
     return rows
 
 

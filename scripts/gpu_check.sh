@@ -32,8 +32,12 @@ if ! "$python" -c "import monai" >/dev/null 2>&1; then
     if compgen -G "$root/.whl/*.whl" >/dev/null; then
         site="${GPU_CHECK_SITE:-/tmp/site}"
         echo "gpu_check: MONAI not installed; installing the carried wheels of $root/.whl into $site" >&2
-        "$python" -m pip install --quiet --no-index --no-deps --target "$site" "$root"/.whl/*.whl \
-            || echo "gpu_check: installing the carried wheels failed; continuing with what is installed" >&2
+        if ! "$python" -m pip install --quiet --no-index --no-deps --target "$site" "$root"/.whl/*.whl; then
+            # no pip on the machine: a wheel is a zip archive laid out as site-packages
+            echo "gpu_check: pip install failed; unpacking the wheels into $site instead" >&2
+            "$python" -c 'import sys, zipfile; [zipfile.ZipFile(w).extractall(sys.argv[1]) for w in sys.argv[2:]]' \
+                "$site" "$root"/.whl/*.whl || echo "gpu_check: unpacking the wheels failed" >&2
+        fi
         export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
     else
         echo "gpu_check: MONAI is not installed and $root/.whl holds no wheels; see the header of $0" >&2
