@@ -308,6 +308,7 @@ def main(argv: list[str] | None = None) -> dict:
             write()
         # informational: MONAI's own import loads these when they are installed; the steps never need them
         result["optional_packages_loaded"] = {m: m in sys.modules for m in ("mlflow", "ignite", "pydicom")}
+        _reset_peak(torch, device)  # hand the cached GPU memory back before the bundle processes start
         write()
     if "bundles" in parts:
         iterations = args.iterations or (4 if tiny else 1000)

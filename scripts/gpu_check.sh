@@ -11,7 +11,8 @@
 # Usage: bash scripts/gpu_check.sh [OUT_DIR]          (default: $OUT, else ./gpu_check_out)
 #   GPU_CHECK_TINY=1      64 px, dim_mult 0.25, 2 timed steps, 4-iteration bundle runs (a CPU test of the script)
 #   GPU_CHECK_PARTS=steps only the network figures (steps, bundles: both by default)
-#   GPU_CHECK_BUDGET_S=N  wall-clock budget in seconds (default 470); the bundle runs share what the steps leave
+#   GPU_CHECK_BUDGET_S=N  wall-clock budget of the whole script in seconds (default 470, wheel set-up included); the
+#                         bundle runs share what the steps leave
 #   PYTHON=python3.12     the interpreter (default: python3)
 #
 # Machines without MONAI (e.g. a bare CUDA image with only torch): carry wheels in a .whl folder at the repository
@@ -24,6 +25,7 @@
 #     monai==1.6.1 pytorch-ignite nibabel pillow scipy pydicom highdicom
 # (then delete any torch / nvidia-* wheels it pulled in: the machine's own CUDA torch stays).
 set -uo pipefail
+started=$SECONDS
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${1:-${OUT:-$root/gpu_check_out}}"
 python="${PYTHON:-python3}"
@@ -44,10 +46,15 @@ if ! "$python" -c "import monai" >/dev/null 2>&1; then
     fi
 fi
 export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
-budget="${GPU_CHECK_BUDGET_S:-470}"
-# the python side keeps to the budget; the outer timeout only guards against a hung process
-timeout --signal=TERM --kill-after=10 "$(( ${budget%.*} + 20 ))" \
-    "$python" "$root/scripts/gpu_check.py" --out "$out" --budget-s "$budget"
+total="${GPU_CHECK_BUDGET_S:-470}"
+left=$(( ${total%.*} - (SECONDS - started) ))
+if (( left < 60 )); then
+    echo "gpu_check: only ${left} s of the ${total} s budget left after the set-up" >&2
+    left=60
+fi
+# the python side keeps to its budget (15 s less than what is left); the timeout only guards against a hung process
+timeout --signal=TERM --kill-after=5 "$left" \
+    "$python" "$root/scripts/gpu_check.py" --out "$out" --budget-s "$(( left - 15 ))"
 rc=$?
 echo "gpu_check: exit status $rc, figures in $out/gpu_check.json" >&2
 exit "$rc"
