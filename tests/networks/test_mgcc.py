@@ -24,6 +24,7 @@ from monai_ext.networks.blocks import DropoutPerturbation, FeatureDropoutPerturb
 from monai_ext.networks.nets import MGCCDecoder, MGCCNet
 
 from .checkpointing import assert_checkpointing_matches
+from .memory_format import assert_channels_last_training_matches, bfloat16_training_curves
 
 
 def _n_params(m: nn.Module) -> int:
@@ -165,6 +166,17 @@ class TestMGCCNet(unittest.TestCase):
         nets = [MGCCNet(dim_mult=1), MGCCNet(dim_mult=1, checkpoint_aux_decoders=True),
                 MGCCNet(dim_mult=1, checkpoint_aux_decoders=True, checkpoint_main_decoder=True)]
         assert_checkpointing_matches(nets, torch.rand(2, 3, 16, 16))
+
+    def test_channels_last_training_matches_contiguous(self):
+        torch.manual_seed(0)
+        assert_channels_last_training_matches(MGCCNet(dim_mult=0.25), torch.randn(2, 3, 32, 32))
+
+    def test_bfloat16_autocast_training_follows_float32(self):
+        torch.manual_seed(0)
+        fp32, bf16 = bfloat16_training_curves(MGCCNet(dim_mult=0.25), torch.randn(4, 3, 32, 32))
+        self.assertLess(bf16[-1], bf16[0] - 0.05)  # it learns
+        for a, b in zip(fp32, bf16):  # and follows the float32 run step by step
+            self.assertLess(abs(a - b), 0.01 * fp32[0])
 
     def test_torchscript_eval_round_trip(self):
         torch.manual_seed(0)

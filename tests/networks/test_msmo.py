@@ -30,6 +30,7 @@ from monai_ext.networks.blocks import (
 from monai_ext.networks.nets import MGCCDecoder, MSMOEncoder, MSMOHConvLSTMDecoder, MSMONet, MSMOResidualBlock
 
 from .checkpointing import assert_checkpointing_matches
+from .memory_format import assert_channels_last_training_matches, bfloat16_training_curves
 
 # tiny decoder widths for x1..x5: hidden sizes 32/16/8/4, head 4 -> 2 -> 1
 _SMALL = (4, 8, 16, 32, 64)
@@ -363,6 +364,21 @@ class TestMSMONet(unittest.TestCase):
         nets = [MSMONet(dim_mult=1, out_channels=2), MSMONet(dim_mult=1, out_channels=2, checkpoint_aux_decoders=True),
                 MSMONet(dim_mult=1, out_channels=2, checkpoint_aux_decoders=True, checkpoint_main_decoder=True)]
         assert_checkpointing_matches(nets, torch.rand(2, 3, 16, 16))
+
+    @parameterized.expand([("hconvlstm",), ("unet_msag",)])
+    def test_channels_last_training_matches_contiguous(self, decoder):
+        torch.manual_seed(0)
+        net = MSMONet(out_channels=3, decoder=decoder, dim_mult=0.25)
+        assert_channels_last_training_matches(net, torch.randn(2, 3, 32, 32))
+
+    @parameterized.expand([("hconvlstm",), ("unet_msag",)])
+    def test_bfloat16_autocast_training_follows_float32(self, decoder):
+        torch.manual_seed(0)
+        net = MSMONet(out_channels=3, decoder=decoder, dim_mult=0.25)
+        fp32, bf16 = bfloat16_training_curves(net, torch.randn(4, 3, 32, 32))
+        self.assertLess(bf16[-1], bf16[0] - 0.05)  # it learns
+        for a, b in zip(fp32, bf16):  # and follows the float32 run step by step
+            self.assertLess(abs(a - b), 0.01 * fp32[0])
 
     def test_channels_last_preserved(self):
         net = MSMONet(dim_mult=1, out_channels=2).eval().to(memory_format=torch.channels_last)

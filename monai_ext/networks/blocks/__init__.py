@@ -16,6 +16,7 @@ from __future__ import annotations
 from .aspp import SABRASPP, DepthwiseSeparableConv2d
 from .convlstm import MSMOConvLSTMCell
 from .convmixer import ConvMixerBlock, ConvMixerLayer
+from .dense_gradient import dense_gradient
 from .eri import EdgeRegionInpainting, eri_confidence
 from .msag import MSAGBlock
 from .partial_conv import Conv2dLayerPartial
@@ -62,6 +63,7 @@ __all__ = [
     "feature_dropout",
     "feature_noise",
     "MSMOConvLSTMCell",
+    "dense_gradient",
 ]
 # SABR-Net blocks
 __all__ += ["ACTIVATION_GAINS", "blur_filter", "upfirdn2d", "upsample2d", "conv2d_resample", "bias_act"]

@@ -26,6 +26,8 @@ import torch.nn.functional as F
 from monai.networks.layers.factories import Conv
 from torch import nn
 
+from monai_ext.networks.blocks.dense_gradient import dense_gradient
+
 __all__ = ["MSMOConvLSTMCell"]
 
 
@@ -116,9 +118,13 @@ class MSMOConvLSTMCell(nn.Module):
             the new ``(h, c)``.
         """
         hid = self.hidden_channels
-        ifo = torch.sigmoid(gates[:, : 3 * hid])
-        g = torch.tanh(gates[:, 3 * hid :])
-        i, f, o = ifo[:, :hid], ifo[:, hid : 2 * hid], ifo[:, 2 * hid :]
+        # split (not slicing): its backward concatenates the gate gradients in the memory format of `gates`, where
+        # slicing's backward scatters each into a fresh NCHW zero tensor, which the channels-last gate convolution then
+        # has to reorder; dense_gradient covers the zero-state case, where the forget gate gets no gradient
+        ifo_pre, g_pre = dense_gradient(gates).split([3 * hid, hid], dim=1)
+        ifo = torch.sigmoid(ifo_pre)
+        g = torch.tanh(g_pre)
+        i, f, o = ifo.split(hid, dim=1)
         if c_prev is None:
             c = i * g
         else:

@@ -22,6 +22,8 @@ import torch
 from monai.networks.blocks import Convolution
 from torch import nn
 
+from monai_ext.networks.blocks.dense_gradient import dense_gradient
+
 __all__ = ["MSAGBlock"]
 
 
@@ -60,7 +62,9 @@ class MSAGBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_tracing() and x.shape[1] != self.channels:
             raise ValueError(f"MSAGBlock: expected {self.channels} input channels, got shape {list(x.shape)}.")
-        multi_scale = torch.cat([self.pointwise(x), self.ordinary(x), self.dilated(x)], dim=1)
+        # dense gradients for the branch batch norms: their backward is slow on channel slices (see dense_gradient)
+        branches = [self.pointwise(x), self.ordinary(x), self.dilated(x)]
+        multi_scale = torch.cat([dense_gradient(b) for b in branches], dim=1)
         gate = self.vote(self.relu(multi_scale))
         # x + x * g in one kernel; the sigmoid already keeps g for its own backward, so nothing extra is stored
         return torch.addcmul(x, x, gate)

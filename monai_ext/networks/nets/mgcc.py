@@ -43,6 +43,7 @@ from monai.networks.layers.factories import Conv, Pool
 from torch import nn
 
 from monai_ext.networks.arg_checks import check_features, check_positive_int, check_spatial_dims, stage_widths
+from monai_ext.networks.blocks.dense_gradient import dense_gradient
 from monai_ext.networks.blocks.msag import MSAGBlock
 from monai_ext.networks.nets.multi_level_consistency import MultiLevelConsistencyNet
 
@@ -120,7 +121,8 @@ class _MGCCUpStage(nn.Module):
         self.conv = _double_conv(spatial_dims, 2 * skip_channels, skip_channels)
 
     def forward(self, d: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        return self.conv(torch.cat([self.gate(skip), self.up(d)], dim=1))
+        # dense gradients for the ReLU / batch-norm backward of both inputs (slow on channel slices, see dense_gradient)
+        return self.conv(torch.cat([dense_gradient(self.gate(skip)), dense_gradient(self.up(d))], dim=1))
 
 
 class MGCCDecoder(nn.Module):
@@ -189,7 +191,12 @@ class MGCCNet(MultiLevelConsistencyNet):
 
     Performance: the network keeps the memory format of its input, so ``net.to(memory_format=torch.channels_last)``
     with channels-last inputs works end to end (faster training steps and inference on CPU with oneDNN in our
-    measurement, see the bundle README). Use ``optimizer.zero_grad(set_to_none=True)`` (the PyTorch default).
+    measurement, see the bundle README). Use ``optimizer.zero_grad(set_to_none=True)`` (the PyTorch default). In
+    channels-last memory the inputs of every channel concatenation (MSAG branches, decoder skips) hand a dense
+    gradient to their batch norm / ReLU backward
+    (:func:`~monai_ext.networks.blocks.dense_gradient.dense_gradient`): the CPU kernels are several times slower on
+    the strided channel slices that ``torch.cat``'s backward produces, most of all in bfloat16 (``--amp true``). No
+    option is needed: it applies to channels-last training and changes no value.
 
     Examples::
 

@@ -54,6 +54,7 @@ from monai.networks.layers.factories import Conv, Pool
 from torch import nn
 
 from monai_ext.networks.blocks.convlstm import MSMOConvLSTMCell
+from monai_ext.networks.blocks.dense_gradient import dense_gradient
 from monai_ext.networks.blocks.msag import MSAGBlock
 from monai_ext.networks.arg_checks import check_features, check_positive_int, check_spatial_dims, stage_widths
 from monai_ext.networks.nets.mgcc import MGCCDecoder
@@ -294,7 +295,8 @@ class MSMOHConvLSTMDecoder(nn.Module):
                         gates = gates + lstm.gate_conv(up, w_obj[i][:, : n_up[i]], None)
                     h, c = lstm.pointwise(gates, None)
                 else:
-                    inp = h_prev[i] if i == 0 else torch.cat([up, h_prev[i]], dim=1)
+                    # dense gradients for the up-sampling and LSTM backward (slow on channel slices, see dense_gradient)
+                    inp = h_prev[i] if i == 0 else torch.cat([dense_gradient(up), dense_gradient(h_prev[i])], dim=1)
                     gates = gates + lstm.gate_conv(inp, w_obj[i], None)
                     h, c = lstm.pointwise(gates, c_prev[i])
                 h_new.append(h)
@@ -307,7 +309,7 @@ class MSMOHConvLSTMDecoder(nn.Module):
                     up = F.interpolate(hd, scale_factor=2.0, mode="bilinear", align_corners=True)
                 else:
                     up = hd
-            logits.append(self.head(up))
+            logits.append(dense_gradient(self.head(up)))
             h_prev, c_prev = h_new, c_new
         if len(logits) == 1:
             return logits[0]
@@ -348,7 +350,10 @@ class MSMONet(MultiLevelConsistencyNet):
     :class:`~monai_ext.networks.nets.multi_level_consistency.MultiLevelConsistencyNet`, shared with MGCC.
 
     Performance: the network keeps the memory format of its input (``channels_last`` works end to end). HConvLSTM
-    compute grows linearly with the number of objects (msmo.md §3.5).
+    compute grows linearly with the number of objects (msmo.md §3.5). In channels-last training the concatenated
+    features and the ConvLSTM gates pass dense gradients backwards (as :class:`MGCCNet`; the gate activations are
+    split, not sliced, so the gate convolution's gradient stays channels-last), which matters most under bfloat16
+    autocast (``--amp true``); no option is needed and no value changes.
     """
 
     def __init__(
