@@ -50,6 +50,7 @@ __all__ = [
     "make_ema_teacher",
     "unwrap_network",
     "probabilities",
+    "run_network",
 ]
 
 
@@ -65,6 +66,8 @@ class USIterationContext:
         consistency_weight: the weight the ramp-up handler set for this iteration.
         labeled_batch: the labelled batch as the loader gave it (extra keys such as SegFix targets included).
         unlabeled_batch: the unlabelled batch, or None.
+        inferer: the trainer's inferer (a MONAI ``Inferer``); methods run the trained network through it
+            (:func:`run_network`), so a sliding-window or other inferer configured as ``train#inferer`` applies.
     """
 
     iteration: int = 1
@@ -74,6 +77,7 @@ class USIterationContext:
     consistency_weight: float = 0.0
     labeled_batch: Mapping[str, Any] = field(default_factory=dict)
     unlabeled_batch: Any = None
+    inferer: Any = None
 
     @property
     def progress(self) -> float:
@@ -125,6 +129,13 @@ def _check_activation(activation: str) -> str:
     return activation
 
 
+def run_network(network: nn.Module, x: torch.Tensor, context: USIterationContext | None = None) -> Any:
+    """``context.inferer(x, network)`` when the trainer gave an inferer, else ``network(x)``."""
+    if context is not None and context.inferer is not None:
+        return context.inferer(x, network)
+    return network(x)
+
+
 def _as_heads(output: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]:
     # under bfloat16 autocast the heads come out in bfloat16; the losses sum over every pixel, so they run in float32
     heads = [output] if isinstance(output, torch.Tensor) else list(output)
@@ -152,7 +163,7 @@ class SupervisedOnlyMethod:
         weight: float,
         context: USIterationContext | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        heads = _as_heads(network(x_l))
+        heads = _as_heads(run_network(network, x_l, context))
         loss_sup = torch.stack([self.loss_function(h, y_l).mean() for h in heads]).mean()
         zero = loss_sup.new_zeros(())
         return heads[0], {"loss": loss_sup, "loss_sup": loss_sup, "loss_cons": zero}
@@ -245,7 +256,7 @@ class MeanTeacherMethod:
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         n_l = x_l.shape[0]
         x = x_l if x_u is None else torch.cat([x_l, x_u], dim=0)
-        logits = _as_heads(network(x))[0]
+        logits = _as_heads(run_network(network, x, context))[0]
         loss_sup = self.loss_function(logits[:n_l], y_l).mean()
         if x_u is None:
             loss_cons = loss_sup.new_zeros(())
@@ -341,7 +352,7 @@ class UncertaintyMeanTeacherMethod(MeanTeacherMethod):
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         n_l = x_l.shape[0]
         x = x_l if x_u is None else torch.cat([x_l, x_u], dim=0)
-        logits = _as_heads(network(x))[0]
+        logits = _as_heads(run_network(network, x, context))[0]
         loss_sup = self.loss_function(logits[:n_l], y_l).mean()
         zero = loss_sup.new_zeros(())
         if x_u is None:
@@ -401,7 +412,7 @@ class CrossConsistencyMethod:
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         n_l = x_l.shape[0]
         x = x_l if x_u is None else torch.cat([x_l, x_u], dim=0)
-        heads = _as_heads(network(x))
+        heads = _as_heads(run_network(network, x, context))
         if len(heads) < 2:
             raise ValueError("CrossConsistencyMethod needs a network returning (main, aux_1, ...) in training mode.")
         supervised = heads if self.supervise_aux else heads[:1]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from monai.engines.utils import IterationEvents, default_metric_cmp_fn, default_prepare_batch
+from monai.inferers import Inferer, SimpleInferer
 from monai.transforms import Transform
 from monai.utils import IgniteInfo, min_version, optional_import
 from monai.utils.enums import CommonKeys as Keys
@@ -80,6 +81,7 @@ class SemiSupervisedTrainer(USMixedPrecisionTrainer):
         prepare_batch: labelled batch to `(image, label)`.
         unlabeled_prepare_batch: unlabelled batch to the image tensor.
         iteration_update: replaces `_iteration` if given.
+        inferer: how the method runs the trained network (``context.inferer``; default ``SimpleInferer``).
         postprocessing: applied on MODEL_COMPLETED to the labelled predictions.
         key_train_metric: the key metric on training data.
         additional_metrics: more metrics on training data.
@@ -117,6 +119,7 @@ class SemiSupervisedTrainer(USMixedPrecisionTrainer):
         prepare_batch: Callable = default_prepare_batch,
         unlabeled_prepare_batch: Callable = unlabeled_prepare_batch,
         iteration_update: Callable[[Engine, Any], Any] | None = None,
+        inferer: Inferer | None = None,
         postprocessing: Transform | None = None,
         key_train_metric: dict[str, Metric] | None = None,
         additional_metrics: dict[str, Metric] | None = None,
@@ -174,6 +177,7 @@ class SemiSupervisedTrainer(USMixedPrecisionTrainer):
         self.network = network
         self.optimizer = optimizer
         self.method = method
+        self.inferer = SimpleInferer() if inferer is None else inferer
         self.optim_set_to_none = optim_set_to_none
         self.unlabeled_data_loader = unlabeled_data_loader
         self.unlabeled_prepare_batch = unlabeled_prepare_batch
@@ -241,6 +245,7 @@ class SemiSupervisedTrainer(USMixedPrecisionTrainer):
             consistency_weight=weight,
             labeled_batch=batchdata,
             unlabeled_batch=unlabeled_batch,
+            inferer=engine.inferer,
         )
 
         def _compute_pred_loss() -> None:
