@@ -219,7 +219,8 @@ class USUncertaintyMapWriter:
         for out in output:
             if self.uncertainty_key not in out:
                 raise KeyError(
-                    f"{type(self).__name__}: no {self.uncertainty_key!r} in the output (keys: {sorted(map(str, out))}); "
+                    f"{type(self).__name__}: no {self.uncertainty_key!r} in the output "
+                    f"(keys: {sorted(map(str, out))}); "
                     "put USSplitUncertaintyd first in the postprocessing."
                 )
             self.add(out[self.uncertainty_key])

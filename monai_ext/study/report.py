@@ -45,7 +45,7 @@ def _pm(stats: Mapping[str, Any] | None, digits: int = 3) -> str:
 
 
 @lru_cache(maxsize=64)
-def _facts(bundle_dir: str, preset: str, override_json: str, variant: str, task: str) -> tuple[str, int, int]:
+def _facts(bundle_dir: str, preset: str, override_json: str, variant: str, task: str) -> tuple[str, int, int, str]:
     from monai.bundle import ConfigParser
 
     bdir = Path(bundle_dir)
@@ -56,19 +56,25 @@ def _facts(bundle_dir: str, preset: str, override_json: str, variant: str, task:
             parser[k] = v
     target = str(parser["network_def"]["_target_"])
     net = parser.get_parsed_content("network_def", instantiate=True)
-    return target, int(sum(p.numel() for p in net.parameters())), int(parser.get_parsed_content("max_iterations"))
+    transforms = parser["train"]["random_transforms"]
+    augmentation = ", ".join(str(t.get("_target_", "?")).rsplit(".", 1)[-1] for t in transforms)
+    return (target, int(sum(p.numel() for p in net.parameters())), int(parser.get_parsed_content("max_iterations")),
+            augmentation)
 
 
 def bundle_facts(cell: StudyCell, override: Mapping[str, Any], bundles_dir: str | Path | None = None) -> dict:
-    """Network (``network_def`` target), parameter count (training graph) and iteration budget of a cell's config."""
+    """Network (``network_def`` target), parameter count (training graph), iteration budget and random
+    augmentations (``train#random_transforms``) of a cell's config."""
     bdir = (Path(bundles_dir) if bundles_dir is not None else default_bundles_dir()) / cell.bundle
     keep = {k: v for k, v in override.items() if k not in ("dataset_dir", "bundle_root", "output_dir", "ckpt_dir")}
     try:
-        target, params, iterations = _facts(str(bdir), cell.preset, json.dumps(keep, sort_keys=True), cell.variant,
-                                            cell.task)
+        target, params, iterations, augmentation = _facts(str(bdir), cell.preset, json.dumps(keep, sort_keys=True),
+                                                          cell.variant, cell.task)
     except Exception as e:  # a fact we cannot read must not lose the results
-        return {"network": f"unavailable ({type(e).__name__})", "parameters": None, "max_iterations": None}
-    return {"network": target.rsplit(".", 1)[-1], "parameters": params, "max_iterations": iterations}
+        return {"network": f"unavailable ({type(e).__name__})", "parameters": None, "max_iterations": None,
+                "augmentation": "n/a"}
+    return {"network": target.rsplit(".", 1)[-1], "parameters": params, "max_iterations": iterations,
+            "augmentation": augmentation}
 
 
 def shown_override(result: Mapping[str, Any]) -> dict[str, Any]:
@@ -183,11 +189,14 @@ def write_study_report(records: Sequence[CellRecord], results_dir: str | Path, c
         facts_rows = []
         for m in {r.cell.method: r for r in task_records}.values():
             f = bundle_facts(m.cell, (overrides or {}).get(m.cell.method, {}), bundles_dir) if not m.cell.external \
-                else {"network": "nnU-Net (external)", "parameters": None, "max_iterations": None}
+                else {"network": "nnU-Net (external)", "parameters": None, "max_iterations": None,
+                      "augmentation": "nnU-Net's own"}
             params = "n/a" if f["parameters"] is None else f"{f['parameters'] / 1e6:.2f} M"
             facts_rows.append(f"| {m.cell.method} | `{m.cell.bundle}` | {f['network']} | {params} | "
-                              f"{f['max_iterations'] or 'n/a'} | `{json.dumps(shown_override(m.result))}` |")
-        lines += ["| method | bundle | network | parameters | iterations | override |", "|" + " --- |" * 6]
+                              f"{f['max_iterations'] or 'n/a'} | {f['augmentation']} | "
+                              f"`{json.dumps(shown_override(m.result))}` |")
+        lines += ["| method | bundle | network | parameters | iterations | random augmentation | override |",
+                  "|" + " --- |" * 7]
         lines += facts_rows + [""]
         png = plot_dice_vs_labeled(entry, task, out / f"{task}_dice_vs_labeled.png")
         files.append(png)

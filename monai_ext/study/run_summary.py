@@ -101,7 +101,8 @@ def summary_markdown(table: dict[str, Any]) -> str:
             for s in structures:
                 for m in ("dice", "iou", "hd95"):
                     v = e["structures"][s][m]
-                    cells.append(f"{v['mean']:.3f} ± {v['std']:.3f}" if m != "hd95" else f"{v['mean']:.1f} ± {v['std']:.1f}")
+                    digits = 1 if m == "hd95" else 3
+                    cells.append(f"{v['mean']:.{digits}f} ± {v['std']:.{digits}f}")
             g = e["gain_over_baseline"]
             gain = "—" if n == g["baseline"] or g["mean"] is None else (
                 f"{g['mean']:+.3f} ({', '.join(f'{v:+.3f}' for v in g['per_seed'].values())})")

@@ -221,6 +221,12 @@ def run_study(opts: StudyOptions, stream: TextIO | None = None) -> dict[str, Any
 
     t0 = time.time()
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    if opts.results_dir is not None:
+        try:  # fail now, not after the last cell
+            import matplotlib  # noqa: F401
+        except ImportError as e:
+            raise ImportError("the study's figures need matplotlib: pip install 'monai_ext[study]' (or pass "
+                              "--no-report).") from e
     out = Path(opts.out).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     cells = build_cells(opts)

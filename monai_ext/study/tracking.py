@@ -36,7 +36,8 @@ def cell_params(cell: StudyCell, result: Mapping[str, Any]) -> dict[str, str]:
     """The parameters logged with a cell (strings, at most 500 characters each)."""
     params = {"method": cell.method, "bundle": cell.bundle, "variant": cell.variant or "none", "task": cell.task,
               "labeled_fraction": cell.labeled, "seed": cell.seed, "preset": cell.preset,
-              "override": json.dumps(result.get("override", {}), sort_keys=True), "git_commit": result.get("git_commit"),
+              "override": json.dumps(result.get("override", {}), sort_keys=True),
+              "git_commit": result.get("git_commit"),
               "cpu": result.get("cpu"), "unit": result.get("test", {}).get("unit_label")}
     return {k: str(v)[:500] for k, v in params.items() if v is not None}
 

@@ -110,7 +110,9 @@ def _inputs(tmp_path: Path, n: int = 3) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("bundle,extra", [("cct_us_segmentation", {"features": [4, 8, 16, 32, 64]}),
-                                          ("mgcc_us_segmentation", {"dim_mult": 0.5, "channels_last": False})])
+                                          ("mgcc_us_segmentation", {"dim_mult": 0.5, "channels_last": False}),
+                                          ("msmo_us_segmentation", {"dim_mult": 0.5, "channels_last": False,
+                                                                    "hconvlstm_levels": 4})])
 def test_bundle_inference_with_uncertainty(bundle, extra, tmp_path):
     inputs = _inputs(tmp_path)
     overrides = {**SMALL, **extra, "device": "$torch.device('cpu')"}

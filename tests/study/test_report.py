@@ -60,6 +60,7 @@ def test_results_folder(tmp_path):
     assert "| supervised | 0.25 | 2 |" in readme and "| cct | 0.25 | 2 |" in readme
     assert "split_s0_v0.1_t0.2_l0.25.json" in readme and "split_s1_v0.1_t0.2_l0.25.json" not in readme
     assert "| cct | `cct_us_segmentation` | CCTUNet |" in readme  # network and parameter count from the bundle
+    assert "| RandRotate90d, RandFlipd, RandFlipd |" in readme  # the augmentation of the quick preset
     assert "![overlays, breast_l0.25, seed 0](breast_l0.25_overlays.png)" in readme
     assert "| msmo_us_segmentation_breast_l0.25_s0 | boom |" in readme
     study = json.loads((results / "study.json").read_text())

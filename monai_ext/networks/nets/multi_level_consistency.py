@@ -192,7 +192,7 @@ class MultiLevelConsistencyNet(nn.Module):
 
     @torch.jit.unused
     def forward_all_heads(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(main, aux1, aux2, aux3)`` logits in evaluation mode, each auxiliary decoder on its clean (unperturbed) tap.
+        """``(main, aux1, aux2, aux3)`` logits in evaluation mode, each auxiliary decoder on its clean tap.
 
         The auxiliary decoders receive the features they are trained on (the multi-level taps, or the last ConvMixer
         output with ``multi_level_taps=False``) without their perturbations (each branch's decoder is called
