@@ -176,7 +176,7 @@ class USUncertaintyMapWriter:
     of a clip): ``<stem>_uncertainty.png`` (uint8 ``round(255 U)``: 255 is full disagreement),
     ``<stem>_uncertainty.nii.gz`` (float32 ``U``, laid out as :func:`monai_ext.io.write_us_nifti` lays out masks:
     ``(x = W, y = H)``, spacing in mm when the reader knew it). At ``COMPLETED``: ``scores_file`` with one row per
-    image (``image_id, frame, mean, max``).
+    image (``image_id, frame, mean, max``). Every file is written under a hidden temporary name and renamed.
 
     Args:
         output_dir: output folder (created).
@@ -251,7 +251,9 @@ class USUncertaintyMapWriter:
             from PIL import Image
 
             paths.append(self.output_dir / f"{stem}_uncertainty.png")
-            Image.fromarray(np.round(arr * 255.0).astype(np.uint8)).save(paths[-1])
+            tmp = paths[-1].with_name(f".{paths[-1].name}")  # hidden until complete, then renamed into place
+            Image.fromarray(np.round(arr * 255.0).astype(np.uint8)).save(tmp, format="PNG")
+            os.replace(tmp, paths[-1])
         if self.write_nifti:
             paths.append(self._nifti(arr, meta, self.output_dir / f"{stem}_uncertainty.nii.gz"))
         self.scores.append({"image_id": output_stem(source), "frame": frame, "mean": float(arr.mean()),
@@ -271,7 +273,9 @@ class USUncertaintyMapWriter:
         image = nib.Nifti1Image(np.ascontiguousarray(arr.T), np.diag([dx, dy, 1.0, 1.0]))
         image.header.set_xyzt_units("mm" if known else "unknown")
         image.header.set_data_dtype(np.float32)
-        nib.save(image, path)
+        tmp = path.with_name(f".{path.name}")  # keeps the .nii.gz suffix nibabel compresses by
+        nib.save(image, tmp)
+        os.replace(tmp, path)
         return path
 
     def write_scores(self, engine: Engine | None = None) -> Path | None:
