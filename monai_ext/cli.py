@@ -349,6 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level")
     p.set_defaults(func=_cmd_serve_dicomweb)
+
+    from monai_ext.study.commands import add_study_commands
+
+    add_study_commands(sub)  # study, export-nnunet
     return parser
 
 

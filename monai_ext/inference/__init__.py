@@ -14,7 +14,9 @@
 Entry point for services: :func:`run_bundle_inference`. Building blocks named by the bundles' ``inference.json``:
 :class:`USLoadImageFramed` (one frame per item), :class:`USRegionCropd` (invertible region crop),
 :func:`us_frame_name_formatter` (PNG names of clip frames) and :class:`USInferenceResultsWriter` (the handler that
-writes SR / SEG / NIfTI per source).
+writes SR / SEG / NIfTI per source); with ``uncertainty`` true, :class:`USDecoderDisagreementInferer`,
+:class:`USSplitUncertaintyd` and :class:`USUncertaintyMapWriter` (the decoder-disagreement map of
+``docs/uncertainty.md``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,13 @@ from __future__ import annotations
 from .bundle import DICOM_WRITER_ID, run_bundle_inference
 from .dicom_frames import USLoadImageFramed, USRegionCropd, us_frame_name_formatter
 from .results_writer import KEYFRAME_POLICIES, USInferenceResultsWriter, select_us_keyframes
+from .uncertainty import (
+    UNCERTAINTY_ACTIVATIONS,
+    USDecoderDisagreementInferer,
+    USSplitUncertaintyd,
+    USUncertaintyMapWriter,
+    decoder_disagreement,
+)
 
 __all__ = [
     "DICOM_WRITER_ID",
@@ -32,4 +41,11 @@ __all__ = [
     "run_bundle_inference",
     "select_us_keyframes",
     "us_frame_name_formatter",
+]
+__all__ += [
+    "UNCERTAINTY_ACTIVATIONS",
+    "USDecoderDisagreementInferer",
+    "USSplitUncertaintyd",
+    "USUncertaintyMapWriter",
+    "decoder_disagreement",
 ]

@@ -82,6 +82,9 @@ def test_mgcc_bundle_train_evaluate_infer_track_and_check(tmp_path):
     # evaluation on the test split: its own closed MLflow run and a per-image CSV (one row per image and structure)
     assert r["eval_run_status"] == ["FINISHED"]
     assert {f"test_dice_{n}" for n in names} | {"test_mean_dice"} <= set(r["eval_run_metrics"])
+    # an evaluation run logs its scores under test_ names only (no val_* copy that reads as validation in MLflow)
+    assert [m for m in r["eval_run_metrics"] if m.startswith("val_")] == []
+    assert {"test_mean_iou", "test_mean_hd95"} <= set(r["eval_run_metrics"])
     assert {"structures", "overall", "per_image_csv"} <= set(r["test_summary_keys"])
     assert r["test_csv_rows"] > 0 and r["test_csv_rows"] % 3 == 0
     # inference: one mask per input at the input's own size, cardiac gray values only

@@ -64,6 +64,9 @@ def test_msmo_bundle_cardiac_hconvlstm(tmp_path):
     # evaluation on the test split: its own closed MLflow run, per-structure metrics, one CSV row per image and object
     assert r["eval_run_status"] == ["FINISHED"]
     assert {f"test_{m}_{n}" for m in ("dice", "iou", "hd95") for n in names} <= set(r["eval_run_metrics"])
+    # an evaluation run logs its scores under test_ names only (no val_* copy that reads as validation in MLflow)
+    assert [m for m in r["eval_run_metrics"] if m.startswith("val_")] == []
+    assert {"test_mean_iou", "test_mean_hd95"} <= set(r["eval_run_metrics"])
     assert {"structures", "overall", "per_image_csv"} <= set(r["test_summary_keys"])
     assert r["test_csv_rows"] > 0 and r["test_csv_rows"] % 3 == 0
     # inference: one mask per input at the input's own size (80x72), cardiac gray values only

@@ -63,6 +63,9 @@ def test_bundle_train_evaluate_infer_track_and_check(bundle, task, num_structure
     assert {"structures", "overall", "per_image_csv"} <= set(r["test_summary_keys"])
     assert r["eval_run_status"] == ["FINISHED"]  # the tracked evaluation is its own, closed MLflow run
     assert {f"test_dice_{n}" for n in names} | {"test_mean_dice"} <= set(r["eval_run_metrics"])
+    # an evaluation run logs its scores under test_ names only (no val_* copy that reads as validation in MLflow)
+    assert [m for m in r["eval_run_metrics"] if m.startswith("val_")] == []
+    assert {"test_mean_iou", "test_mean_hd95"} <= set(r["eval_run_metrics"])
     assert r["test_csv_rows"] > 0 and r["test_csv_rows"] % num_structures == 0
     # inference writes one mask per input, back at the input's own size (80x72, not the 64x64 network grid)
     assert r["infer_masks"] == [[72, 80]] * 3

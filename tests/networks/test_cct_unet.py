@@ -113,6 +113,25 @@ class TestCCTUNet(unittest.TestCase):
         torch.testing.assert_close(y, main, rtol=0, atol=0)
         self.assertFalse(torch.allclose(aux1_same_weights, main, atol=1e-4))
 
+    def test_forward_all_heads_runs_every_decoder_on_clean_features(self):
+        torch.manual_seed(0)
+        net = CCTUNet(features=(4, 8, 16, 32, 64))
+        x = torch.rand(2, 1, 32, 32)
+        with self.assertRaisesRegex(RuntimeError, "evaluation mode only"):
+            net.forward_all_heads(x)
+        net.eval()
+        with torch.no_grad():
+            main, aux1, aux2, aux3 = net.forward_all_heads(x)
+            torch.testing.assert_close(main, net(x), rtol=0, atol=0)
+            features = net.encoder(x)
+            for head, branch in zip((aux1, aux2, aux3), (net.aux_decoder1, net.aux_decoder2, net.aux_decoder3)):
+                torch.testing.assert_close(head, branch.decoder(features), rtol=0, atol=0)
+                self.assertEqual(tuple(head.shape), (2, 2, 32, 32))
+            # same weights as the main decoder: the same output (no perturbation on the auxiliary path)
+            net.aux_decoder3.decoder.load_state_dict(net.main_decoder.state_dict())
+            torch.testing.assert_close(net.forward_all_heads(x)[3], main, rtol=0, atol=0)
+        self.assertFalse(torch.allclose(aux1, main))
+
     def test_gradients_reach_all_parts(self):
         net = CCTUNet().train()
         sum(o.mean() for o in net(torch.rand(2, 1, 32, 32))).backward()

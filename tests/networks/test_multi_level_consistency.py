@@ -120,6 +120,39 @@ class TestMultiLevelConsistencyNet(unittest.TestCase):
         self.assertEqual(len(main_in), 1)
         self.assertEqual(len(aux_in[0]), 1)  # the auxiliary decoders did not run in eval mode
 
+    def test_forward_all_heads_uses_clean_taps_in_eval_mode(self):
+        torch.manual_seed(0)
+        net = _ToyNet()
+        with self.assertRaisesRegex(RuntimeError, "evaluation mode only"):
+            net.forward_all_heads(torch.rand(1, 3, 16, 16))
+        net.eval()
+        enc, mix, perturbed = [], {}, []
+        net.encoder.register_forward_hook(lambda m, a, o: enc.extend(o))
+        for i in (1, 2, 3):
+            getattr(net, f"convmixer{i}").register_forward_hook(lambda m, a, o, i=i: mix.__setitem__(i, o))
+            getattr(net, f"aux_decoder{i}").perturbation.register_forward_hook(lambda m, a, o: perturbed.append(o))
+        x = torch.rand(2, 3, 32, 32)
+        with torch.no_grad():
+            heads = net.forward_all_heads(x)
+            main = net(x)
+        self.assertEqual(len(heads), 4)
+        torch.testing.assert_close(heads[0], main, rtol=0, atol=0)
+        self.assertEqual(perturbed, [])  # no perturbation ran
+        # each auxiliary head equals its decoder applied to the clean multi-level tap
+        with torch.no_grad():
+            for k, tap in enumerate([enc[4], mix[1], mix[2]], start=1):
+                expected = getattr(net, f"aux_decoder{k}").decoder([*enc[:4], tap])
+                torch.testing.assert_close(heads[k], expected, rtol=0, atol=0)
+        self.assertFalse(torch.allclose(heads[1], heads[0]))
+        single = _ToyNet(multi_level_taps=False).eval()
+        single.load_state_dict(net.state_dict())
+        last = []
+        single.convmixer3.register_forward_hook(lambda m, a, o: last.append(o))
+        with torch.no_grad():
+            heads = single.forward_all_heads(x)
+            expected = single.aux_decoder1.decoder([*single.encoder(x)[:4], last[0]])
+        torch.testing.assert_close(heads[1], expected, rtol=0, atol=0)
+
     def test_single_level_taps(self):
         net = _ToyNet(multi_level_taps=False).train()
         last, aux_in = [], []

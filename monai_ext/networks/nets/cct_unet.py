@@ -26,7 +26,8 @@ evaluation.md §4.3 and §5:
 Contract of every multi-decoder network of the package: in training mode ``forward(x)`` returns the tuple
 ``(main, aux1, aux2, aux3)`` of logits; in evaluation mode it returns only the main logits (one tensor), so that MONAI
 inferers, ``verify_net_in_out`` and TorchScript export see a single-output network, and the auxiliary decoders are not
-computed at inference.
+computed at inference. ``forward_all_heads(x)`` (evaluation mode only) returns all four heads on the clean features,
+for the decoder-disagreement uncertainty map of ``docs/uncertainty.md``.
 """
 
 from __future__ import annotations
@@ -268,3 +269,21 @@ class CCTUNet(nn.Module):
         if not self.training:
             return main
         return main, self.aux_decoder1(features), self.aux_decoder2(features), self.aux_decoder3(features)
+
+    @torch.jit.unused
+    def forward_all_heads(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(main, aux1, aux2, aux3)`` logits in evaluation mode, every auxiliary decoder on the clean features.
+
+        The perturbations are skipped (each auxiliary branch's decoder is called directly), so the heads differ only
+        by what their decoders learned; their disagreement is the uncertainty map of ``docs/uncertainty.md``. The main
+        logits equal ``forward(x)`` in evaluation mode.
+
+        Raises:
+            RuntimeError: in training mode (batch norm and dropout would then act as in training; call ``eval()``).
+        """
+        if self.training:
+            raise RuntimeError("CCTUNet.forward_all_heads runs in evaluation mode only; call network.eval() first.")
+        _check_input("CCTUNet", x, self.in_channels, 16)
+        features = self.encoder(x)
+        aux = [b.decoder(features) for b in (self.aux_decoder1, self.aux_decoder2, self.aux_decoder3)]
+        return self.main_decoder(features), aux[0], aux[1], aux[2]

@@ -17,8 +17,9 @@ clean features with the deepest tap; three auxiliary decoders fed perturbed copi
 dropout on the 0-layer tap, aux2: dropout p = 0.3 on the first tap, aux3: feature noise U(-0.3, 0.3) on the second).
 They differ only in the encoder and in the decoder type, which a subclass passes to
 :class:`MultiLevelConsistencyNet`; the forward pass (taps, perturbations, optional activation checkpointing of the
-auxiliary branches, eval path through the main decoder only) and :meth:`~MultiLevelConsistencyNet.parameter_count`
-live here once.
+auxiliary branches, eval path through the main decoder only), :meth:`~MultiLevelConsistencyNet.forward_all_heads` (all
+four heads on clean features, for the decoder-disagreement uncertainty map of ``docs/uncertainty.md``) and
+:meth:`~MultiLevelConsistencyNet.parameter_count` live here once.
 
 Module names (and therefore ``state_dict`` keys) are fixed: ``encoder``, ``convmixer1`` .. ``convmixer3``,
 ``main_decoder``, ``aux_decoder1`` .. ``aux_decoder3`` (each a
@@ -149,9 +150,7 @@ class MultiLevelConsistencyNet(nn.Module):
         self.aux_decoder2 = PerturbedDecoder(perts[1], make_decoder())
         self.aux_decoder3 = PerturbedDecoder(perts[2], make_decoder())
 
-    def forward(
-        self, x: torch.Tensor
-    ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
+    def _check_input(self, x: torch.Tensor) -> None:
         if not torch.jit.is_tracing():
             if x.dim() != 4 or x.shape[1] != self.in_channels:
                 raise ValueError(
@@ -161,6 +160,11 @@ class MultiLevelConsistencyNet(nn.Module):
                 raise ValueError(
                     f"{self.net_name}: height and width must be divisible by 16, got {list(x.shape[2:])}."
                 )
+
+    def forward(
+        self, x: torch.Tensor
+    ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
+        self._check_input(x)
         feats = self.encoder(x)
         x1, x2, x3, x4, x5 = feats[0], feats[1], feats[2], feats[3], feats[4]
         t3 = self.convmixer1(x5)
@@ -186,6 +190,32 @@ class MultiLevelConsistencyNet(nn.Module):
         else:
             aux1, aux2, aux3 = self.aux_decoder1(f1), self.aux_decoder2(f2), self.aux_decoder3(f3)
         return main, aux1, aux2, aux3
+
+    @torch.jit.unused
+    def forward_all_heads(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(main, aux1, aux2, aux3)`` logits in evaluation mode, each auxiliary decoder on its clean tap.
+
+        The auxiliary decoders receive the features they are trained on (the multi-level taps, or the last ConvMixer
+        output with ``multi_level_taps=False``) without their perturbations (each branch's decoder is called
+        directly), so the heads differ only by what the decoders learned; their disagreement is the uncertainty map
+        of ``docs/uncertainty.md``. The main logits equal ``forward(x)`` in evaluation mode.
+
+        Raises:
+            RuntimeError: in training mode (batch norm and dropout would then act as in training; call ``eval()``).
+        """
+        if self.training:
+            raise RuntimeError(
+                f"{self.net_name}.forward_all_heads runs in evaluation mode only; call network.eval() first."
+            )
+        self._check_input(x)
+        x1, x2, x3, x4, x5 = self.encoder(x)
+        t3 = self.convmixer1(x5)
+        t6 = self.convmixer2(t3)
+        t9 = self.convmixer3(t6)
+        taps = (x5, t3, t6) if self.multi_level_taps else (t9, t9, t9)
+        branches = (self.aux_decoder1, self.aux_decoder2, self.aux_decoder3)
+        aux = [b.decoder([x1, x2, x3, x4, t]) for b, t in zip(branches, taps)]
+        return self.main_decoder([x1, x2, x3, x4, t9]), aux[0], aux[1], aux[2]
 
     def inference_modules(self) -> List[nn.Module]:
         """The modules of the eval path: encoder, the three ConvMixer blocks and the main decoder."""
