@@ -60,6 +60,7 @@ def _parse() -> argparse.Namespace:
 def main() -> None:
     args = _parse()
     import torch
+
     from monai_ext.engines import CrossConsistencyMethod
     from monai_ext.losses import USBCEDiceLoss
     from monai_ext.networks.nets import MSMONet

@@ -438,6 +438,7 @@ def our_step_fn(comparison: str, net, x_l, y_l, x_u, device: str, amp: bool, wei
     to None, the bundle's method and loss under :class:`~monai_ext.engines.USMixedPrecision` (bfloat16 autocast when
     ``amp``), backward, SGD step."""
     import torch
+
     from monai_ext.engines import CrossConsistencyMethod, USMixedPrecision
     from monai_ext.losses import USBCEDiceLoss
 

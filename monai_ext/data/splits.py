@@ -221,7 +221,6 @@ def build_split(
             f"{listing.root}: {n} group(s) are too few for val={val}, test={test} ({n_val} validation + {n_test} "
             "test group(s) leave no training group)"
         )
-    test_groups = set(order[:n_test])
     val_groups = set(order[n_test : n_test + n_val])
     train_groups = set(order[n_test + n_val :])
     lab_groups = _labeled_groups(train_groups, strata, labeled, labeled_seed)

@@ -24,8 +24,10 @@ from .methods import (
     probabilities,
     unwrap_network,
 )
+from .cosine_schedule import COSINE_SCHEDULES, CosineLRHandler, cosine_lr_scheduler
 from .mixed_precision import AMP_DTYPES, USMixedPrecision, USMixedPrecisionTrainer
 from .plain_tensors import as_plain_tensor
+from .schedules import PolyLRLambda
 from .semi_supervised_trainer import SemiSupervisedTrainer, unlabeled_prepare_batch
 
 __all__ = [
@@ -46,10 +48,4 @@ __all__ = [
     "unwrap_network",
 ]
 
-from .schedules import PolyLRLambda
-
-__all__ += ["PolyLRLambda"]
-
-from .cosine_schedule import COSINE_SCHEDULES, CosineLRHandler, cosine_lr_scheduler
-
-__all__ += ["COSINE_SCHEDULES", "CosineLRHandler", "cosine_lr_scheduler"]
+__all__ += ["PolyLRLambda", "COSINE_SCHEDULES", "CosineLRHandler", "cosine_lr_scheduler"]

@@ -23,10 +23,9 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import torch
-from torch.optim.optimizer import Optimizer
-
 from monai.engines.trainer import Trainer
 from monai.engines.workflow import Workflow
+from torch.optim.optimizer import Optimizer
 
 from monai_ext.utils.flags import parse_flag
 

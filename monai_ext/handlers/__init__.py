@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from .checkpoint_loader import USCheckpointError, USCheckpointLoader, describe_state_dict_mismatch
-from .checkpoints import ResumableCheckpointHandler, latest_checkpoint
+from .checkpoints import ResumableCheckpointHandler, USAtomicCheckpointSaver, latest_checkpoint
 from .consistency_ramp_up import ConsistencyRampUpHandler, consistency_ramp_weight
 from .ema_teacher import EMATeacherHandler
 from .metric_handlers import USDiceHandler, USHD95Handler, USIoUHandler
@@ -27,6 +27,7 @@ __all__ = [
     "EMATeacherHandler",
     "MLflowParamsHandler",
     "ResumableCheckpointHandler",
+    "USAtomicCheckpointSaver",
     "TerminalProgressBar",
     "USCheckpointError",
     "USCheckpointLoader",

@@ -28,10 +28,12 @@ from .checkpoint_loader import USCheckpointLoader
 
 if TYPE_CHECKING:
     from ignite.engine import Engine
+    from ignite.handlers import DiskSaver
 else:
     Engine, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Engine")
+    DiskSaver, _ = optional_import("ignite.handlers", IgniteInfo.OPT_IMPORT_VERSION, min_version, "DiskSaver")
 
-__all__ = ["ResumableCheckpointHandler", "latest_checkpoint"]
+__all__ = ["ResumableCheckpointHandler", "USAtomicCheckpointSaver", "latest_checkpoint"]
 
 _NUMBER = re.compile(r"=(\d+)\.pt$")
 
@@ -55,6 +57,40 @@ def latest_checkpoint(directory: str | Path, prefix: str = "checkpoint") -> str 
         if best is None or key > best:
             best = key
     return None if best is None else best[2]
+
+
+class _AtomicDiskSaver(DiskSaver):
+    """Ignite's ``DiskSaver`` with ``atomic=True`` (a temporary file in the same folder, then ``os.replace``) and
+    MONAI's optional fixed file name."""
+
+    def __init__(self, dirname: str, filename: str | None = None) -> None:
+        super().__init__(dirname=dirname, require_empty=False, atomic=True)
+        self.filename = filename
+
+    def __call__(self, checkpoint: Mapping, filename: str, metadata: Mapping | None = None) -> None:
+        super().__call__(checkpoint, self.filename or filename, metadata)
+
+    def remove(self, filename: str) -> None:
+        super().remove(self.filename or filename)
+
+
+class USAtomicCheckpointSaver(CheckpointSaver):
+    """MONAI's ``CheckpointSaver`` whose files are written atomically: a run killed while it saves leaves the previous
+    checkpoint (or none), never a truncated one that makes ``--resume true`` or inference fail with an EOFError.
+
+    MONAI 1.6 writes in place (``atomic=False``, to keep group/others read permission; Ignite's atomic writer adds
+    those permissions after the rename, so nothing is lost). The arguments are ``CheckpointSaver``'s.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # MONAI keeps its three ignite Checkpoints in these attributes; the test of this class fails if that changes
+        for attr, filename in (("_final_checkpoint", self._final_filename), ("_key_metric_checkpoint", None),
+                               ("_interval_checkpoint", None)):
+            checkpoint = getattr(self, attr, None)
+            if checkpoint is not None:
+                fixed = getattr(checkpoint.save_handler, "filename", None) if filename is None else filename
+                checkpoint.save_handler = _AtomicDiskSaver(self.save_dir, fixed)
 
 
 class ResumableCheckpointHandler:
@@ -113,7 +149,7 @@ class ResumableCheckpointHandler:
             else:
                 self.resumed_from = path
                 USCheckpointLoader(load_path=path, load_dict=objects, map_location=self.map_location).attach(engine)
-        CheckpointSaver(
+        USAtomicCheckpointSaver(
             save_dir=self.save_dir,
             save_dict=objects,
             file_prefix="checkpoint",

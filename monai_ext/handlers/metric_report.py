@@ -33,9 +33,9 @@ from monai_ext.metrics.report import format_us_metrics_table, summarize_us_metri
 from monai_ext.metrics.segmentation import (
     US_SUPPORTED_METRICS,
     check_us_fixed_spacing,
-    us_same_unit,
     compute_us_segmentation_metrics,
     normalize_us_spacing,
+    us_same_unit,
     us_spacing_from_meta,
     us_spacing_unit,
 )

@@ -121,7 +121,7 @@ def run_bundle_inference(
             workflow.initialize()
             workflow.run()
         except Exception as e:
-            raise _bad_input(e) or e
+            raise (_bad_input(e) or e) from e
         writer = workflow.parser.get_parsed_content(DICOM_WRITER_ID)
         written = list(writer.written)
     finally:

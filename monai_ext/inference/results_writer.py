@@ -39,9 +39,6 @@ from monai.data import MetaTensor
 from monai.utils import IgniteInfo, min_version, optional_import
 
 from monai_ext.data.inference_inputs import output_stem
-from monai_ext.utils.atomic import StagedOutputs
-from monai_ext.utils.errors import USInputError
-from monai_ext.utils.flags import parse_flag
 from monai_ext.io import (
     UltrasoundDicomReader,
     USStructureCode,
@@ -50,6 +47,9 @@ from monai_ext.io import (
     write_us_nifti,
     write_us_seg,
 )
+from monai_ext.utils.atomic import StagedOutputs
+from monai_ext.utils.errors import USInputError
+from monai_ext.utils.flags import parse_flag
 
 from .dicom_frames import _scalar
 

@@ -31,9 +31,9 @@ from __future__ import annotations
 import copy
 import os
 import re
-from datetime import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +41,9 @@ import highdicom as hd
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.sr.coding import Code
 from pydicom.sr.codedict import codes
-from pydicom.uid import PYDICOM_ROOT_UID, ExplicitVRLittleEndian, UID, generate_uid
+from pydicom.sr.coding import Code
+from pydicom.uid import PYDICOM_ROOT_UID, UID, ExplicitVRLittleEndian, generate_uid
 
 from monai_ext.utils.atomic import atomic_output
 

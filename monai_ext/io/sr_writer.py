@@ -35,8 +35,8 @@ from typing import Any
 import highdicom as hd
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.sr.coding import Code
 from pydicom.sr.codedict import codes
+from pydicom.sr.coding import Code
 from pydicom.uid import PYDICOM_ROOT_UID, generate_uid
 from scipy import ndimage
 

@@ -29,11 +29,11 @@ from monai_ext.metrics.segmentation import (
     US_DISTANCE_METRICS,
     US_SUPPORTED_METRICS,
     check_us_fixed_spacing,
-    us_same_unit,
     compute_us_case_categories,
     compute_us_segmentation_metrics,
     normalize_us_spacing,
     us_image_diagonal,
+    us_same_unit,
     us_spacing_from_meta,
     us_spacing_unit,
 )

@@ -29,9 +29,9 @@ from monai.utils import MetricReduction
 from monai_ext.metrics.segmentation import (
     US_DISTANCE_METRICS,
     check_us_fixed_spacing,
-    us_same_unit,
     compute_us_segmentation_metrics,
     normalize_us_spacing,
+    us_same_unit,
     us_spacing_from_meta,
     us_spacing_unit,
 )

@@ -14,3 +14,5 @@
 from __future__ import annotations
 
 from . import blocks, nets
+
+__all__ = ["blocks", "nets"]

@@ -28,8 +28,8 @@ def _csv(kind: type):
     def parse(text: str) -> list:
         try:
             values = [kind(v) for v in text.split(",") if v.strip()]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__} values, got {text!r}")
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__} values, got {text!r}") from e
         if not values:
             raise argparse.ArgumentTypeError(f"expected at least one value, got {text!r}")
         return values

@@ -302,8 +302,8 @@ def run_study(opts: StudyOptions, stream: TextIO | None = None) -> dict[str, Any
 
 
 def _log_cell(tracker: Any, record: Any) -> None:
-    from monai_ext.study.tables import per_image_mean_dice
     from monai_ext.study.statistics import spearman
+    from monai_ext.study.tables import per_image_mean_dice
 
     extra: dict[str, float | None] = {}
     if record.uncertainty:

@@ -24,14 +24,14 @@ from .acoustic_shadow import (
     fov_from_intensity,
     scan_coordinates,
 )
-from .image import LUMA_WEIGHTS, USImageChannels, USImageChannelsd, USImageChannelsD, USImageChannelsDict
+from .image import LUMA_WEIGHTS, USImageChannels, USImageChannelsD, USImageChannelsd, USImageChannelsDict
 from .mask_export import USLabelToMask, USLabelToMaskd
 from .masks import (
     MASK_MODES,
     LabelTable,
     USMaskToLabel,
-    USMaskToLabeld,
     USMaskToLabelD,
+    USMaskToLabeld,
     USMaskToLabelDict,
     channels_of_pil_mode,
     label_index_to_channels,
@@ -43,16 +43,16 @@ from .segfix_targets import (
     SEGFIX_DIRECTION_IGNORE,
     SEGFIX_OFFSETS,
     USSegFixTargets,
-    USSegFixTargetsd,
     USSegFixTargetsD,
+    USSegFixTargetsd,
     USSegFixTargetsDict,
 )
 from .shadow_imitation import (
     SHADOW_LAYOUTS,
     SHADOW_MODES,
     USShadowImitation,
-    USShadowImitationd,
     USShadowImitationD,
+    USShadowImitationd,
     USShadowImitationDict,
     load_shadow_mask_file,
 )

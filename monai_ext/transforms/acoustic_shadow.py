@@ -424,7 +424,7 @@ class USAcousticShadowSimulator:
             u_range = (float(lateral[fov].min()), float(lateral[fov].max()))
         r_range = (float(depth[fov].min()), float(depth[fov].max()))
         inside = int(fov.sum())
-        for attempt in range(1, self.max_attempts + 1):
+        for attempt in range(1, self.max_attempts + 1):  # noqa: B007 (the count is recorded after the loop)
             shadows = self._draw(rng, image, u_range, r_range, apex)
             transmission, dirty = acoustic_transmission(lateral, depth, shadows, convex=apex is not None)
             transmission[~fov], dirty[~fov] = 1.0, 1.0

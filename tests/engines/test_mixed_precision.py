@@ -5,8 +5,8 @@
 from __future__ import annotations
 
 import pytest
-from ignite.engine import Events
 import torch
+from ignite.engine import Events
 from monai.data import DataLoader, Dataset
 
 from monai_ext.engines import CrossConsistencyMethod, SemiSupervisedTrainer, USMixedPrecision

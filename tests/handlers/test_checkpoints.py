@@ -51,3 +51,36 @@ def test_resuming_from_a_checkpoint_of_another_network_names_it(tmp_path):
     with pytest.raises(USCheckpointError, match=r"iteration=5\.pt: does not fit the network Linear \('model'\): 2 of "
                                                 r"2 entries have other shapes \(weight: checkpoint \(3, 2\)"):
         engine.run([0], max_epochs=1)
+
+
+def test_checkpoints_are_written_atomically_a_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
+    from ignite.engine import Engine, Events
+
+    from monai_ext.handlers import USAtomicCheckpointSaver
+
+    net = torch.nn.Linear(2, 1)
+    engine = Engine(lambda e, b: None)
+    saver = USAtomicCheckpointSaver(save_dir=str(tmp_path), save_dict={"model": net}, save_interval=1, n_saved=1,
+                                    epoch_level=False, save_final=True, final_filename="final.pt")
+    saver.attach(engine)
+    engine.run([0, 1], max_epochs=1)
+    saved = sorted(p.name for p in tmp_path.iterdir())
+    assert saved == ["final.pt", "model_iteration=2.pt"]
+    before = (tmp_path / "final.pt").read_bytes()
+    real_save = torch.save
+
+    def save_half_then_die(obj, f, *args, **kwargs):
+        real_save(obj, f, *args, **kwargs)
+        f.truncate(10)  # what a kill mid-write leaves...
+        raise KeyboardInterrupt  # ...and the kill itself
+
+    monkeypatch.setattr(torch, "save", save_half_then_die)
+    engine2 = Engine(lambda e, b: None)
+    saver2 = USAtomicCheckpointSaver(save_dir=str(tmp_path), save_dict={"model": torch.nn.Linear(2, 1)},
+                                     save_final=True, final_filename="final.pt")
+    saver2.attach(engine2)
+    with pytest.raises(KeyboardInterrupt):
+        engine2.fire_event(Events.COMPLETED)
+    assert (tmp_path / "final.pt").read_bytes() == before  # the old file is intact, no truncated one in its place
+    assert torch.load(tmp_path / "final.pt", weights_only=True)["weight"].shape == (1, 2)  # one object: its state alone
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("tmp")]  # the partial temporary file is removed

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from ignite.engine import Engine, Events
+from ignite.engine import Engine
 
 from monai_ext.handlers import ConsistencyRampUpHandler, consistency_ramp_weight
 

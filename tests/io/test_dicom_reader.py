@@ -282,7 +282,7 @@ class TestPhantomClips(unittest.TestCase):
         full, meta = read(self.clip)
         frames = list(iter_us_frames(self.clip, frames=[6, 1]))
         self.assertEqual([i for i, _, _ in frames], [6, 1])
-        for (index, frame, fmeta), k in zip(frames, (6, 1)):
+        for (_index, frame, fmeta), k in zip(frames, (6, 1)):
             np.testing.assert_array_equal(frame, full[..., k])
             self.assertEqual(fmeta["frame_number"], k + 1)
             self.assertAlmostEqual(fmeta["t_ms"], k * 33.333)

@@ -58,7 +58,7 @@ def assert_channels_last_training_matches(net: nn.Module, x: torch.Tensor) -> No
     names = dict(ref.named_parameters())
     for name, p in cl.named_parameters():
         assert p.grad is not None and names[name].grad is not None, name
-        torch.testing.assert_close(p.grad, names[name].grad, rtol=1e-8, atol=1e-10, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(p.grad, names[name].grad, rtol=1e-8, atol=1e-10, msg=lambda m, name=name: f"{name}: {m}")
 
 
 def bfloat16_training_curves(net: nn.Module, x: torch.Tensor, steps: int = 6) -> tuple[list[float], list[float]]:

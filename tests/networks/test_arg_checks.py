@@ -20,13 +20,13 @@ import torch
 from monai_ext.networks.arg_checks import (
     check_choice,
     check_divisible,
+    check_features,
     check_input_tensor,
     check_int_sequence,
     check_non_negative_int,
     check_positive_float,
     check_positive_int,
     check_probability,
-    check_features,
     check_spatial_dims,
     stage_widths,
 )

@@ -14,8 +14,8 @@ from PIL import Image
 from monai_ext.data.phantom import USProbeGeometry
 from monai_ext.transforms import (
     USShadowImitation,
-    USShadowImitationd,
     USShadowImitationD,
+    USShadowImitationd,
     USShadowImitationDict,
     load_shadow_mask_file,
 )

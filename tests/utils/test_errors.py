@@ -32,7 +32,7 @@ def _wrapped(inner: BaseException) -> RuntimeError:
             except Exception as e:
                 raise RuntimeError("applying transform <monai.transforms.Compose>") from e
         except Exception:
-            raise RuntimeError("Failed to evaluate ConfigExpression: $@evaluator.run()")  # implicit __context__
+            raise RuntimeError("Failed to evaluate ConfigExpression: $@evaluator.run()")  # noqa: B904 (the implicit __context__ is the point)
     except RuntimeError as outer:
         return outer
 

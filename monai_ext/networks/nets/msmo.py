@@ -53,10 +53,10 @@ from monai.networks.blocks import Convolution
 from monai.networks.layers.factories import Conv, Pool
 from torch import nn
 
+from monai_ext.networks.arg_checks import check_features, check_positive_int, check_spatial_dims, stage_widths
 from monai_ext.networks.blocks.convlstm import MSMOConvLSTMCell
 from monai_ext.networks.blocks.dense_gradient import dense_gradient
 from monai_ext.networks.blocks.msag import MSAGBlock
-from monai_ext.networks.arg_checks import check_features, check_positive_int, check_spatial_dims, stage_widths
 from monai_ext.networks.nets.mgcc import MGCCDecoder
 from monai_ext.networks.nets.multi_level_consistency import MultiLevelConsistencyNet
 from monai_ext.utils.flags import parse_flag
