@@ -53,3 +53,35 @@ __all__ += ["PolyLRLambda"]
 from .cosine_schedule import COSINE_SCHEDULES, CosineLRHandler, cosine_lr_scheduler
 
 __all__ += ["COSINE_SCHEDULES", "CosineLRHandler", "cosine_lr_scheduler"]
+
+from .sabr_methods import SABRBoundaryMethod, SABRFinetuneMethod
+from .sabr_pretrainer import SABR_LOSS_WEIGHTS, SABRIterationEvents, SABRPretrainer, sabr_pretrain_output_keys
+from .sabr_stages import (
+    PERCEPTUAL_ENCODER_OPTIONS,
+    SABR_STAGE_CONFIGS,
+    SABRGeneratorLRLambda,
+    SABRGeneratorSegInferer,
+    load_stage_weights,
+    sabr_perceptual_encoder,
+    sabr_stage_command,
+    save_stage_weights,
+    transfer_generator_encoder,
+)
+
+__all__ += [
+    "PERCEPTUAL_ENCODER_OPTIONS",
+    "SABR_LOSS_WEIGHTS",
+    "SABR_STAGE_CONFIGS",
+    "SABRBoundaryMethod",
+    "SABRFinetuneMethod",
+    "SABRGeneratorLRLambda",
+    "SABRGeneratorSegInferer",
+    "SABRIterationEvents",
+    "SABRPretrainer",
+    "load_stage_weights",
+    "sabr_perceptual_encoder",
+    "sabr_pretrain_output_keys",
+    "sabr_stage_command",
+    "save_stage_weights",
+    "transfer_generator_encoder",
+]
