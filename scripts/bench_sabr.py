@@ -71,7 +71,7 @@ def _overrides(args: argparse.Namespace, stage: str, work: Path) -> dict[str, An
     size = args.size
     out: dict[str, Any] = {
         "bundle_root": str(BUNDLE), "ckpt_dir": str(work / "models"), "output_dir": f"$'{work / 'eval'}'",
-        "dataset_dir": str(work / "data"), "task": args.task, "num_workers": 0,
+        "dataset_dir": str(work / "data"), "task": args.task, "num_workers": 0, "split#labeled": 0.5,
         ITERATION_ID[stage]: n, "checkpoint_interval": 10 ** 9, "pretrain_val_interval": 10 ** 9,
         "finetune_val_interval": 10 ** 9, "val_interval": 10 ** 9,
     }
@@ -101,11 +101,18 @@ def worker(args: argparse.Namespace) -> None:
     parser.read_config(configs)
     parser.update(_overrides(args, stage, work))
     trainer = parser.get_parsed_content("train#trainer")
-    starts: list[float] = []
-    steps: list[float] = []
+    starts: list[tuple[float, float]] = []
+    steps: list[tuple[float, float]] = []
+
+    def _start(engine) -> None:
+        starts.append((time.perf_counter(), time.process_time()))
+
+    def _end(engine) -> None:
+        steps.append((time.perf_counter() - starts[-1][0], time.process_time() - starts[-1][1]))
+
     # from fetching the batch to the end of the optimiser steps: validation and checkpoints are not counted
-    trainer.add_event_handler(Events.GET_BATCH_STARTED, lambda e: starts.append(time.perf_counter()))
-    trainer.add_event_handler(IterationEvents.MODEL_COMPLETED, lambda e: steps.append(time.perf_counter() - starts[-1]))
+    trainer.add_event_handler(Events.GET_BATCH_STARTED, _start)
+    trainer.add_event_handler(IterationEvents.MODEL_COMPLETED, _end)
     cuda = args.device == "cuda" and torch.cuda.is_available()
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -115,7 +122,9 @@ def worker(args: argparse.Namespace) -> None:
     steps = steps[args.skip:]
     for i in range(1, len(parser["run"])):  # stage 0 writes its hand-over files after training
         parser.get_parsed_content(f"run#{i}")
-    figures = {"stage": stage, "seconds_per_iteration": sum(steps) / max(len(steps), 1), "iterations": len(steps),
+    n = max(len(steps), 1)
+    figures = {"stage": stage, "seconds_per_iteration": sum(w for w, _ in steps) / n,
+               "cpu_seconds_per_iteration": sum(c for _, c in steps) / n, "iterations": len(steps),
                "base_rss_mb": round(base, 1),
                "peak_rss_mb": round(_status_mb("VmHWM"), 1) if reset else float("nan"),
                "peak_cuda_mb": round(torch.cuda.max_memory_allocated() / 2 ** 20, 1) if cuda else None,
@@ -145,8 +154,10 @@ def inference(args: argparse.Namespace) -> dict[str, Any]:
 
     torch.set_num_threads(args.threads)
     parser = ConfigParser()
-    parser.read_config([str(BUNDLE / "configs" / "inference.json")] + (
-        [str(BUNDLE / "configs" / f"{args.preset}.json")] if args.preset != "full" else []))
+    parser.read_config(str(BUNDLE / "configs" / "inference.json"))
+    if args.preset != "full":  # the preset's widths (its nested training ids do not exist in inference.json)
+        preset = json.loads((BUNDLE / "configs" / f"{args.preset}.json").read_text())
+        parser.update({k: v for k, v in preset.items() if "#" not in k})
     parser.update({"bundle_root": str(BUNDLE), "task": args.task})
     device = torch.device("cuda" if args.device == "cuda" and torch.cuda.is_available() else "cpu")
     net = parser.get_parsed_content("network_def").to(device).eval()
@@ -159,13 +170,14 @@ def inference(args: argparse.Namespace) -> dict[str, Any]:
                 net(x)
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(args.inference_repeats):
                 net(x)
             if device.type == "cuda":
                 torch.cuda.synchronize()
-        out["ms_with_refinement" if refine else "ms_without_refinement"] = round(
-            1000 * (time.perf_counter() - t0) / args.inference_repeats, 2)
+        name = "with_refinement" if refine else "without_refinement"
+        out[f"ms_{name}"] = round(1000 * (time.perf_counter() - t0) / args.inference_repeats, 2)
+        out[f"cpu_ms_{name}"] = round(1000 * (time.process_time() - c0) / args.inference_repeats, 2)
     return out
 
 
@@ -196,7 +208,7 @@ def main() -> None:
             work = Path(tmp)
             from monai_ext.data import write_phantom_dataset
 
-            write_phantom_dataset(work / "data", task=args.task, num=24, size=args.size or 128, seed=0, progress=False)
+            write_phantom_dataset(work / "data", task=args.task, num=40, size=args.size or 128, seed=0, progress=False)
             ordered = [s for s in STAGES if s in args.stages]
             for stage in STAGES[: STAGES.index(ordered[-1]) + 1]:
                 timed = stage in ordered
@@ -217,13 +229,15 @@ def main() -> None:
                 if timed:
                     report["stages"][stage] = json.loads(lines[-1][len("BENCH "):])
                     s = report["stages"][stage]
-                    print(f"{stage:9s} {s['seconds_per_iteration']:8.3f} s/it  peak RSS {s['peak_rss_mb']:8.1f} MB"
+                    print(f"{stage:9s} {s['seconds_per_iteration']:8.3f} s/it "
+                          f"({s['cpu_seconds_per_iteration']:.3f} CPU s/it)  peak RSS {s['peak_rss_mb']:8.1f} MB"
                           + (f"  peak CUDA {s['peak_cuda_mb']:.1f} MB" if s["peak_cuda_mb"] is not None else "")
                           + f"  ({s['image_size'][0]} px, batch {s['batch']})", flush=True)
     report["inference"] = inference(args)
     inf = report["inference"]
     print(f"model C inference, 256x256, batch 1: {inf['ms_with_refinement']:.1f} ms with refinement, "
-          f"{inf['ms_without_refinement']:.1f} ms without ({inf['parameters']:,} parameters)")
+          f"{inf['ms_without_refinement']:.1f} ms without (CPU {inf['cpu_ms_with_refinement']:.1f} / "
+          f"{inf['cpu_ms_without_refinement']:.1f} ms; {inf['parameters']:,} parameters)")
     print(f"CPU: {report['cpu']}, threads {args.threads}, load average {report['load_average']}")
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2))

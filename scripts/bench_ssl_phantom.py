@@ -21,6 +21,10 @@ A run name is ``BUNDLE[:VARIANT]``; the variants are:
 - ``unet_msag`` (MSMO): the U-Net + MSAG decoder;
 - ``upper`` (any bundle): every training image labelled (``split#labeled 1.0``), the upper bound.
 
+``sabr_us_segmentation`` runs its earlier stages first (``warmup.json``, ``pretrain.json``, ``finetune.json`` +
+``configs/<preset>.json``, the same arguments, one marker file per finished stage, an interrupted stage resumed), then
+``train.json`` (model C) and ``evaluate.json`` like every bundle.
+
 Usage:
     python scripts/bench_ssl_phantom.py --task breast --preset research --jobs 2 \
         --runs supervised_us_segmentation cct_us_segmentation mgcc_us_segmentation mgcc_us_segmentation:synthetic
@@ -53,6 +57,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "synthetic": {"unlabeled_sources": ["real", "synthetic"]},
 }
 LDM_STAGES = ("train_autoencoder.json", "train_diffusion.json", "generate.json")
+SABR_STAGES = ("warmup.json", "pretrain.json", "finetune.json")  # before train.json, which trains model C
 _lock = threading.Lock()
 
 
@@ -158,6 +163,16 @@ def _train_and_evaluate(bundle: str, variant: str, seed: int, labeled: float, ta
                 marker.write_text(json.dumps(t))
             timings[stage] = json.loads(marker.read_text())
         args["synthetic_manifest"] = str(run_dir / "synthetic" / "manifest.json")
+    if bundle == "sabr_us_segmentation":
+        for stage in SABR_STAGES:
+            marker = run_dir / f"{stage}.done.json"
+            if not marker.exists():
+                stage_args = dict(args)
+                if any((run_dir / "models" / Path(stage).stem / "resume").glob("*.pt")):
+                    stage_args["resume"] = True
+                t = _run(_command(bdir, [stage, f"{preset}.json"], stage_args), bdir, run_dir / f"{stage}.log")
+                marker.write_text(json.dumps(t))
+            timings[stage] = json.loads(marker.read_text())
     train_args = dict(args)
     if any((run_dir / "models" / "resume").glob("*.pt")):
         train_args["resume"] = True
@@ -235,6 +250,8 @@ def summarize(out: Path, baseline: str | None = None) -> dict[str, Any]:
                 "train_wall_s": {r["seed"]: r["timings"]["train"]["wall_s"] for r in runs},
                 "ldm_cpu_s": {r["seed"]: sum(v["cpu_s"] for k, v in r["timings"].items() if k in LDM_STAGES)
                               for r in runs if any(k in LDM_STAGES for k in r["timings"])},
+                "stages_cpu_s": {r["seed"]: sum(v["cpu_s"] for k, v in r["timings"].items() if k in SABR_STAGES)
+                                 for r in runs if any(k in SABR_STAGES for k in r["timings"])},
                 "commands": sorted({r["command"] for r in runs}),
             }
         table["tasks"][task] = entries

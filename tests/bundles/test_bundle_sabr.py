@@ -202,5 +202,5 @@ def test_stage_recipes_follow_the_released_code():
 def test_bundle_readme_lists_deviations_and_claims_no_paper_numbers():
     text = (BUNDLE / "docs" / "README.md").read_text()
     for needle in ("warmup.json", "pretrain.json", "finetune.json", "train.json", "shadow_modes.png",
-                   "project extension", "not available", "legacy_relu_logits", "leak_hole_ring", "configs are code"):
+                   "project extension", "not available", "legacy_relu_logits", "leak_hole_ring", "Configs are code"):
         assert needle in text, needle

@@ -207,3 +207,21 @@ def test_killed_run_resumes_at_the_same_iteration_with_the_same_final_state(tmp_
     for name in ("generator", "image_discriminator", "mask_discriminator", "ema_generator", "path_length"):
         for k, v in ref_final[name].items():
             assert torch.allclose(final[name][k].float(), v.float(), atol=1e-5), (name, k)
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_mask_discriminator_sees_softmax_probabilities_not_raw_logits(legacy):
+    trainer, parts = build(max_iterations=1, legacy_dseg_logits=legacy)
+    assert trainer.seg_loss.ce_temperature == 0.1  # stage-1 labelled CE temperature of the released code
+    inputs = []
+    parts["mask_discriminator"].register_forward_pre_hook(lambda m, args: inputs.append(args[0].detach()))
+    trainer.run()
+    # D_seg calls: real, fake (D step), real (R1), real features, fake (unlabelled G step), fake (labelled G step)
+    assert len(inputs) == 6
+    real, fake = inputs[0][:, 3:], inputs[1][:, 3:]
+    assert set(torch.unique(real).tolist()) == {0.0, 1.0}  # one-hot {0, 1} labels, not the public (mask + 1) / 2
+    sums = fake.sum(dim=1)
+    if legacy:  # the public code's raw logits: not a distribution over the classes
+        assert not torch.allclose(sums, torch.ones_like(sums), atol=1e-3)
+    else:
+        assert torch.allclose(sums, torch.ones_like(sums), atol=1e-5) and fake.min() >= 0
