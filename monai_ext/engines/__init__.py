@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from .cosine_schedule import COSINE_SCHEDULES, CosineLRHandler, cosine_lr_scheduler
 from .methods import (
     CrossConsistencyMethod,
     MeanTeacherMethod,
@@ -24,9 +25,21 @@ from .methods import (
     probabilities,
     unwrap_network,
 )
-from .cosine_schedule import COSINE_SCHEDULES, CosineLRHandler, cosine_lr_scheduler
 from .mixed_precision import AMP_DTYPES, USMixedPrecision, USMixedPrecisionTrainer
 from .plain_tensors import as_plain_tensor
+from .sabr_methods import SABRBoundaryMethod, SABRFinetuneMethod
+from .sabr_pretrainer import SABR_LOSS_WEIGHTS, SABRIterationEvents, SABRPretrainer, sabr_pretrain_output_keys
+from .sabr_stages import (
+    PERCEPTUAL_ENCODER_OPTIONS,
+    SABR_STAGE_CONFIGS,
+    SABRGeneratorLRLambda,
+    SABRGeneratorSegInferer,
+    load_stage_weights,
+    sabr_perceptual_encoder,
+    sabr_stage_command,
+    save_stage_weights,
+    transfer_generator_encoder,
+)
 from .schedules import PolyLRLambda
 from .semi_supervised_trainer import SemiSupervisedTrainer, unlabeled_prepare_batch
 
@@ -49,3 +62,20 @@ __all__ = [
 ]
 
 __all__ += ["PolyLRLambda", "COSINE_SCHEDULES", "CosineLRHandler", "cosine_lr_scheduler"]
+__all__ += [
+    "PERCEPTUAL_ENCODER_OPTIONS",
+    "SABR_LOSS_WEIGHTS",
+    "SABR_STAGE_CONFIGS",
+    "SABRBoundaryMethod",
+    "SABRFinetuneMethod",
+    "SABRGeneratorLRLambda",
+    "SABRGeneratorSegInferer",
+    "SABRIterationEvents",
+    "SABRPretrainer",
+    "load_stage_weights",
+    "sabr_perceptual_encoder",
+    "sabr_pretrain_output_keys",
+    "sabr_stage_command",
+    "save_stage_weights",
+    "transfer_generator_encoder",
+]

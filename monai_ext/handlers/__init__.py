@@ -16,6 +16,7 @@ from .checkpoint_loader import USCheckpointError, USCheckpointLoader, describe_s
 from .checkpoints import ResumableCheckpointHandler, USAtomicCheckpointSaver, latest_checkpoint
 from .consistency_ramp_up import ConsistencyRampUpHandler, consistency_ramp_weight
 from .ema_teacher import EMATeacherHandler
+from .gradient_clip import USGradientClipHandler
 from .metric_handlers import USDiceHandler, USHD95Handler, USIoUHandler
 from .metric_report import USMetricsReportHandler
 from .mlflow_params import MLflowParamsHandler, flatten_params
@@ -31,6 +32,7 @@ __all__ = [
     "TerminalProgressBar",
     "USCheckpointError",
     "USCheckpointLoader",
+    "USGradientClipHandler",
     "USDiceHandler",
     "USHD95Handler",
     "USIoUHandler",

@@ -43,6 +43,8 @@ from typing import Any
 __all__ = [
     "EXTERNAL_METHODS",
     "LDM_STAGES",
+    "PRE_STAGES",
+    "EARLIER_STAGES",
     "METHOD_BUNDLES",
     "PRESETS",
     "VARIANTS",
@@ -78,6 +80,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "synthetic": {"unlabeled_sources": ["real", "synthetic"]},
 }
 LDM_STAGES = ("train_autoencoder.json", "train_diffusion.json", "generate.json")
+# bundles whose shipped model is trained after earlier stages of their own (each with the preset overlay)
+PRE_STAGES = {"sabr_us_segmentation": ("warmup.json", "pretrain.json", "finetune.json")}
+# every stage that runs before train.json (counted in a cell's training time)
+EARLIER_STAGES = LDM_STAGES + tuple(stage for stages in PRE_STAGES.values() for stage in stages)
 PRESETS = ("quick", "research", "full")
 BEST_VAL = re.compile(r"Key metric: val_mean_dice best value: ([0-9.eE+-]+) at epoch: (\d+)")
 # keys of a training override that inference must not take over: inference has its own inputs and outputs
@@ -268,6 +274,15 @@ def train_and_evaluate(cell: StudyCell, run_dir: Path, bundle_dir: Path, overrid
                 marker.write_text(json.dumps(run_logged(cmd, bundle_dir, run_dir / f"{stage}.log")))
             timings[stage] = read_cell_json(marker)
         args["synthetic_manifest"] = str(run_dir / "synthetic" / "manifest.json")
+    for stage in PRE_STAGES.get(cell.bundle, ()):
+        marker = run_dir / f"{stage}.done.json"
+        if not marker.exists():
+            stage_args = dict(args)
+            if any((run_dir / "models" / Path(stage).stem / "resume").glob("*.pt")):
+                stage_args["resume"] = True  # an interrupted stage continues where it stopped
+            cmd = bundle_command(bundle_dir, preset_configs(bundle_dir, cell.preset, stage), stage_args)
+            marker.write_text(json.dumps(run_logged(cmd, bundle_dir, run_dir / f"{stage}.log")))
+        timings[stage] = read_cell_json(marker)
     train_args = dict(args)
     if any((run_dir / "models" / "resume").glob("*.pt")):
         train_args["resume"] = True

@@ -23,7 +23,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from monai_ext.study.cells import LDM_STAGES
+from monai_ext.study.cells import EARLIER_STAGES
 
 __all__ = ["structure_means", "summarize", "summary_markdown"]
 
@@ -78,8 +78,8 @@ def summarize(out: Path, baseline: str | None = None) -> dict[str, Any]:
                 "best_val_dice": {r["seed"]: r["best_val_dice"] for r in runs},
                 "train_cpu_s": {r["seed"]: t["train"]["cpu_s"] for r, t in zip(runs, timings) if "train" in t},
                 "train_wall_s": {r["seed"]: t["train"]["wall_s"] for r, t in zip(runs, timings) if "train" in t},
-                "ldm_cpu_s": {r["seed"]: sum(v["cpu_s"] for k, v in t.items() if k in LDM_STAGES)
-                              for r, t in zip(runs, timings) if any(k in LDM_STAGES for k in t)},
+                "ldm_cpu_s": {r["seed"]: sum(v["cpu_s"] for k, v in t.items() if k in EARLIER_STAGES)
+                              for r, t in zip(runs, timings) if any(k in EARLIER_STAGES for k in t)},
                 "commands": sorted({r["command"] for r in runs}),
             }
         table["tasks"][task] = entries

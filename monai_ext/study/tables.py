@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from monai_ext.study.cells import LDM_STAGES, StudyCell
+from monai_ext.study.cells import EARLIER_STAGES, StudyCell
 from monai_ext.study.statistics import mean_std, paired_wilcoxon, spearman
 
 __all__ = ["METRICS", "CellRecord", "aggregate_study", "load_cell_record", "per_image_mean_dice"]
@@ -129,7 +129,7 @@ def _method_entry(records: list[CellRecord], baseline: dict[int, CellRecord] | N
         "best_val_dice": {r.cell.seed: r.result.get("best_val_dice") for r in records},
     }
     train = [r.result.get("timings", {}).get("train") or {} for r in records]
-    ldm = [sum(v.get("cpu_s", 0.0) for k, v in r.result.get("timings", {}).items() if k in LDM_STAGES)
+    ldm = [sum(v.get("cpu_s", 0.0) for k, v in r.result.get("timings", {}).items() if k in EARLIER_STAGES)
            for r in records]
     entry["train"] = {
         "wall_min": _stats([t["wall_s"] / 60 if "wall_s" in t else None for t in train]),

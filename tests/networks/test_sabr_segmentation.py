@@ -132,6 +132,23 @@ class TestSABRSegmentationNet(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, r"SABRSegmentationNet: expected input of shape \(B, 3, H, W\)"):
             net(torch.rand(1, 64, 64))
 
+    def test_refine_false_returns_the_coarse_logits_the_refinement_starts_from(self):
+        torch.manual_seed(0)
+        net = SABRSegmentationNet(**_NARROW).eval()
+        x = torch.rand(2, 3, 64, 64) * 2 - 1
+        heads = []
+        net.heads.register_forward_hook(lambda m, args, out: heads.append(out))
+        with torch.no_grad():
+            refined = net(x)
+            net.refine = False
+            coarse = net(x)
+            self.assertEqual(len(heads), 1)  # the boundary heads did not run without refinement
+            expected = net.refiner(coarse, *heads[0])
+        self.assertEqual(tuple(coarse.shape), (2, 2, 64, 64))
+        torch.testing.assert_close(refined, expected)
+        net.train()
+        self.assertEqual(len(net(x)), 4)  # training forward unaffected
+
     @pytest.mark.slow  # the torch.export-based ONNX exporter takes about 10 s on one core
     @unittest.skipUnless(_HAS_ONNX, "onnx, onnxscript and onnxruntime are not installed")
     def test_onnx_export_dynamic_batch(self):

@@ -198,6 +198,8 @@ class SABRSegmentationNet(nn.Module):
         eri_max_iter: iterations of each ERI module (1).
         legacy_relu_logits: public last decoder layer (conv-BN-ReLU, non-negative logits).
         freeze_encoder: freeze the encoder parameters (True, as the public model).
+        refine: evaluation forward returns the refined logits (True) or the coarse logits of the decoder without
+            running the refinement (False; for the with/without-refinement comparison). Training is unaffected.
     """
 
     def __init__(
@@ -219,6 +221,7 @@ class SABRSegmentationNet(nn.Module):
         eri_max_iter: int = 1,
         legacy_relu_logits: bool = False,
         freeze_encoder: bool = True,
+        refine: bool = True,
     ) -> None:
         super().__init__()
         name = "SABRSegmentationNet"
@@ -248,6 +251,7 @@ class SABRSegmentationNet(nn.Module):
             self.eri = nn.ModuleList(
                 EdgeRegionInpainting(decoder_channels, out_channels, eri_max_iter) for _ in range(eri_modules)
             )
+        self.refine = bool(refine)
         self.freeze_encoder = bool(freeze_encoder)
         if self.freeze_encoder:
             self.encoder.requires_grad_(False)
@@ -285,13 +289,15 @@ class SABRSegmentationNet(nn.Module):
 
         Returns:
             training: ``(coarse, boundary, direction, refined)`` (SegFix) or ``(coarse, refined)`` (ERI);
-            evaluation: the refined logits (B, out_channels, H, W).
+            evaluation: the refined logits (B, out_channels, H, W); the coarse logits with ``refine=False``.
         """
         self.encoder.check_input(x, None, owner="SABRSegmentationNet")
         feats = self.encoder(x)
         nd = self.num_downsamples
         skips = feats[:nd] + feats[nd + 1 : -1]  # conv_first, enc_conv[:-1], stages[:-1]: shallowest first
         coarse, blocks = self.decoder(self.aspp(feats[-1]), skips[::-1])
+        if not self.training and not self.refine:
+            return coarse
         if self.boundary_refinement == "segfix":
             boundary, direction = self.heads([blocks[-2], blocks[-1]])
             refined = self.refiner(coarse, boundary, direction)
