@@ -91,12 +91,23 @@ def check_bundle(
     # MONAI's export fails on a checkpoint of another network with torch's message, without the file: check first
     _check_checkpoint_fits(inference, meta_file, root, ckpt, {**net_override, **(export_override or {})})
     out = ckpt.with_suffix(".ts")
+    export_args = {**_trace_args(inference, meta), **(export_override or {})}
     ckpt_export(net_id="network_def", filepath=str(out), ckpt_file=str(ckpt), meta_file=meta_file,
-                config_file=inference, bundle_root=str(root), key_in_ckpt="model", **net_override,
-                **(export_override or {}))
+                config_file=inference, bundle_root=str(root), key_in_ckpt="model", **net_override, **export_args)
     torch.jit.load(str(out))
     results["ckpt_export"] = f"ok: {out}"
     return results
+
+
+def _trace_args(config_file: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """``use_trace`` and ``input_shape`` for ``ckpt_export`` when the bundle's inference.json sets
+    ``"export_use_trace": true`` (networks TorchScript cannot script, e.g. SABR-Net's model C), the shape being the
+    metadata's input: ``[1, num_channels, *spatial_shape]``."""
+    config = json.loads(Path(config_file).read_text())
+    if config.get("export_use_trace") is not True:
+        return {}
+    image = meta["network_data_format"]["inputs"]["image"]
+    return {"use_trace": True, "input_shape": [1, int(image["num_channels"]), *map(int, image["spatial_shape"])]}
 
 
 def _check_checkpoint_fits(config_file: str, meta_file: str, root: Path, ckpt: Path, override: dict[str, Any]) -> None:
