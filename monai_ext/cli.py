@@ -102,6 +102,12 @@ def _cmd_check_bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sync_bundles(args: argparse.Namespace) -> int:
+    from monai_ext.bundle_sync import sync_bundles
+
+    return sync_bundles(args.bundles_dir, check=args.check)
+
+
 def _key_values(items: Sequence[str] | None, option: str, parse_json: bool) -> dict:
     out = {}
     for item in items or ():
@@ -270,6 +276,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bundles", nargs="+", help="bundle folders (bundles/<name>)")
     p.add_argument("--ckpt-file", default=None, help="checkpoint to export instead of models/model.pt")
     p.set_defaults(func=_cmd_check_bundle)
+
+    p = sub.add_parser(
+        "sync-bundles",
+        help="write the bundles' shared configs from bundles/_base (base + layers + one overlay per bundle)",
+        description="Generate train.json, evaluate.json, inference.json, multi_gpu_train.json, logging.conf and "
+        "LICENSE of every bundle that has bundles/_base/overlays/<bundle>.json, merging base, layers and overlay "
+        "with MONAI's config merging (see bundles/README.md). With --check nothing is written: exit 1 with a "
+        "unified diff for every checked-in file that differs.",
+    )
+    p.add_argument("--bundles-dir", default="bundles", help="folder with _base/ and the bundles (default ./bundles)")
+    p.add_argument("--check", action="store_true", help="compare only; exit 1 when a bundle file is out of date")
+    p.set_defaults(func=_cmd_sync_bundles)
 
     p = sub.add_parser(
         "serve-dicomweb",

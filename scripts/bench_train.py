@@ -81,6 +81,7 @@ def main() -> None:
     for k, v in overrides.items():
         cfg[k] = v
     # timing only: drop validation, checkpoints, logging and parameter handlers
+    cfg["train#rank0_handlers"] = []
     cfg["train#handlers"] = [h for h in cfg["train#handlers"] if h["_target_"].rsplit(".", 1)[-1] in
                              ("LrScheduleHandler", "ConsistencyRampUpHandler", "EMATeacherHandler")]
     trainer = cfg.get_parsed_content("train#trainer")

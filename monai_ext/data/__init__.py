@@ -43,9 +43,10 @@ from .phantom import (
     make_cardiac_params,
     make_phantom_sample,
     speckle_envelope,
+    task_labels,
     write_phantom_dataset,
 )
-from .prepare import prepare_split_file, resolve_dataset_dir
+from .prepare import phantom_dataset_dir, prepare_split_file, resolve_dataset_dir
 from .splits import (
     SPLIT_FORMAT_VERSION,
     SPLIT_PARTS,
@@ -92,6 +93,7 @@ __all__ = [
     "list_inference_inputs",
     "output_stem",
     "load_split",
+    "phantom_dataset_dir",
     "make_cardiac_frame",
     "make_cardiac_params",
     "make_phantom_sample",
@@ -103,6 +105,7 @@ __all__ = [
     "speckle_envelope",
     "split_datalist",
     "split_file_sha256",
+    "task_labels",
     "write_phantom_dataset",
 ]
 

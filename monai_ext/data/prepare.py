@@ -18,7 +18,25 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["resolve_dataset_dir", "prepare_split_file"]
+__all__ = ["phantom_dataset_dir", "resolve_dataset_dir", "prepare_split_file"]
+
+
+def phantom_dataset_dir(bundle_root: str | os.PathLike, task: str, num: int, size: int, seed: int) -> str:
+    """The folder of a bundle's phantom dataset: ``<bundle_root>/data/phantom_<task>_n<num>_s<size>_seed<seed>``.
+
+    One folder per phantom identity, so datasets of different tasks, sizes or seeds never overwrite each other and a
+    written one is reused (see :func:`resolve_dataset_dir`). Every bundle config names its phantom folder with this
+    function (``"$monai_ext.data.phantom_dataset_dir(@bundle_root, @task, @phantom#num, @phantom#size,
+    @phantom#seed)"``).
+
+    Args:
+        bundle_root: the bundle folder.
+        task: phantom task ("breast", "cardiac", "thyroid").
+        num: number of phantom images.
+        size: phantom image size.
+        seed: phantom seed.
+    """
+    return f"{os.fspath(bundle_root)}/data/phantom_{task}_n{num}_s{size}_seed{seed}"
 
 
 def resolve_dataset_dir(

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from monai_ext.data import prepare_split_file, resolve_dataset_dir
+from monai_ext.data import phantom_dataset_dir, prepare_split_file, resolve_dataset_dir
 
 
 def test_phantom_made_once_and_split_reused(tmp_path):
@@ -25,6 +25,14 @@ def test_phantom_made_once_and_split_reused(tmp_path):
     content = json.loads(open(split).read())
     assert {"training", "validation", "test"} <= set(content)
     assert prepare_split_file(root, split) == split
+
+
+def test_phantom_folder_names_the_phantom_identity(tmp_path):
+    assert phantom_dataset_dir(".", "breast", 200, 256, 0) == "./data/phantom_breast_n200_s256_seed0"
+    assert phantom_dataset_dir(tmp_path, "cardiac", 24, 64, 3) == f"{tmp_path}/data/phantom_cardiac_n24_s64_seed3"
+    names = {phantom_dataset_dir(".", t, n, s, seed) for t in ("breast", "cardiac") for n in (24, 200)
+             for s in (64, 256) for seed in (0, 1)}
+    assert len(names) == 16  # one folder per identity: datasets never overwrite each other
 
 
 def test_user_dataset_must_exist(tmp_path):

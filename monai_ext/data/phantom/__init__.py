@@ -38,6 +38,7 @@ Public API:
   cardiac cycle (for cine clips): the same :class:`USCardiacPatient` (formerly ``USCardiacParams``, still
   importable) gives the same anatomy, texture and (mostly) the same speckle at every phase, the LV contracts from
   end diastole (phase 0) to end systole (``params.es_phase``) and relaxes back, periodic in phase.
+- :func:`task_labels` is the label table of a task (the bundles' ``labels``).
 - :func:`speckle_envelope` is the speckle kernel used by the renderer (exposed for tests and other simulators).
 - :class:`USPhantomPatient` and its task types :class:`USBreastPatient`, :class:`USThyroidPatient`,
   :class:`USCardiacPatient` are the typed patient parameters of every task.
@@ -57,7 +58,7 @@ from .patient import (
     USThyroidPatient,
 )
 from .probe import USProbeGeometry
-from .tasks import PHANTOM_GROUP_REGEX, PHANTOM_LABELS, PHANTOM_TASKS, PHANTOM_VERSION
+from .tasks import PHANTOM_GROUP_REGEX, PHANTOM_LABELS, PHANTOM_TASKS, PHANTOM_VERSION, task_labels
 
 __all__ = [
     "PHANTOM_TASKS",
@@ -78,4 +79,5 @@ __all__ = [
     "make_cardiac_frame",
     "make_phantom_sample",
     "write_phantom_dataset",
+    "task_labels",
 ]

@@ -30,6 +30,7 @@ __all__ = [
     "PHANTOM_MIN_SIZE",
     "check_phantom_task",
     "check_phantom_size",
+    "task_labels",
 ]
 
 PHANTOM_TASKS: tuple[str, ...] = ("breast", "cardiac", "thyroid")
@@ -50,6 +51,23 @@ PHANTOM_VERSION = 1
 
 PHANTOM_MIN_SIZE = 32
 """Smallest image height and width (pixels) the phantom renders."""
+
+
+def task_labels(task: str) -> dict[str, list[int]]:
+    """The label table of a phantom task (a copy of its :data:`PHANTOM_LABELS` entry): structure -> mask gray values.
+
+    The bundles' ``labels`` come from here (``"$monai_ext.data.task_labels(@task)"``); for a dataset whose masks use
+    other gray values, override ``labels`` itself (``--labels "{'lv': [1], 'la': [3]}"``).
+
+    Raises:
+        ValueError: ``task`` is not one of :data:`PHANTOM_TASKS`.
+    """
+    if not isinstance(task, str) or task not in PHANTOM_LABELS:
+        raise ValueError(
+            f"unknown task {task!r}: the built-in label tables are {', '.join(PHANTOM_TASKS)}; for masks of another "
+            "task give their table with --labels, e.g. --labels \"{'lesion': [255]}\"."
+        )
+    return {name: list(values) for name, values in PHANTOM_LABELS[task].items()}
 
 
 def check_phantom_task(task: Any) -> None:

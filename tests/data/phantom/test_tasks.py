@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from monai_ext.data.phantom import PHANTOM_GROUP_REGEX, PHANTOM_LABELS, PHANTOM_TASKS
-from monai_ext.data.phantom.tasks import PHANTOM_MIN_SIZE, check_phantom_size, check_phantom_task
+from monai_ext.data.phantom.tasks import PHANTOM_MIN_SIZE, check_phantom_size, check_phantom_task, task_labels
 
 
 def test_public_tables():
@@ -42,3 +42,16 @@ def test_argument_checks_quote_the_bad_value():
         check_phantom_size(64.0)
     with pytest.raises(TypeError, match="integer, got bool"):
         check_phantom_size(True)
+
+
+def test_task_labels_is_a_copy_of_the_table_in_label_order():
+    assert task_labels("cardiac") == {"lv": [1], "myocardium": [2], "la": [3]}
+    assert list(task_labels("cardiac")) == ["lv", "myocardium", "la"]  # the channel order of the bundles
+    table = task_labels("breast")
+    table["lesion"].append(1)  # a config that edits its table does not change the module's
+    assert PHANTOM_LABELS["breast"] == {"lesion": [255]} and task_labels("breast") == {"lesion": [255]}
+    with pytest.raises(ValueError, match=r"unknown task 'liver': the built-in label tables are breast, cardiac, "
+                                         r"thyroid; for masks of another task give their table with --labels"):
+        task_labels("liver")
+    with pytest.raises(ValueError, match="unknown task None"):
+        task_labels(None)
