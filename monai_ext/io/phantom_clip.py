@@ -216,7 +216,8 @@ def write_phantom_clip(
     ds.StudyTime = ds.SeriesTime = ds.ContentTime = "120000"
     ds.AccessionNumber = ""
     ds.Modality = "US"
-    ds.Manufacturer = "monai_ext"
+    # not "monai_ext": that Manufacturer marks the toolkit's own outputs, which serve-dicomweb never segments again
+    ds.Manufacturer = "monai_ext phantom"
     ds.ManufacturerModelName = "phantom clip"
     ds.SoftwareVersions = "monai_ext phantom"
     ds.ReferringPhysicianName = ""

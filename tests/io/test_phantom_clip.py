@@ -53,6 +53,10 @@ class TestPhantomClip(unittest.TestCase):
         self.assertEqual(ds.file_meta.MediaStorageSOPInstanceUID, ds.SOPInstanceUID)
         self.assertEqual(ds.file_meta.TransferSyntaxUID, pydicom.uid.ExplicitVRLittleEndian)
         self.assertEqual(ds.Modality, "US")
+        # a scanner's clip, not one of our outputs (serve-dicomweb skips series whose Manufacturer is ours)
+        from monai_ext.services import US_OUTPUT_MANUFACTURER
+
+        self.assertNotEqual(ds.Manufacturer, US_OUTPUT_MANUFACTURER)
         self.assertEqual((int(ds.NumberOfFrames), ds.Rows, ds.Columns), (FRAMES, SIZE + PAD, SIZE))
         self.assertEqual((ds.PhotometricInterpretation, ds.SamplesPerPixel, ds.BitsStored), ("MONOCHROME2", 1, 8))
         self.assertEqual(ds.pixel_array.shape, (FRAMES, SIZE + PAD, SIZE))

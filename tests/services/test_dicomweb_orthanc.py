@@ -168,7 +168,7 @@ def test_orthanc_round_trip_is_idempotent(orthanc, tmp_path):
     state = tmp_path / "state.sqlite"
     summary = serve_dicomweb(BUNDLE, orthanc.url, state_file=state, once=True, overrides=overrides, settle_seconds=0)
     assert summary.ok and summary.found == 2, summary
-    assert sorted(summary.processed) == sorted([clip_ds.StudyInstanceUID, frame_ds.StudyInstanceUID])
+    assert sorted(summary.processed) == sorted([clip_ds.StudyInstanceUID, frame_ds.StudyInstanceUID]), summary
 
     # the clip's study: the source clip, an SR with contours referencing it, key frames of it and their SEGs
     clip_study = _study_instances(orthanc.base, clip_ds.StudyInstanceUID, tmp_path)
