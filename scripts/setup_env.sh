@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates (once) the project's virtual environment in .venv and installs monai_ext with its test extra.
+# Creates (once) the project's virtual environment in .venv and installs monai_ext with its test and deploy extras
+# (deploy: onnx, onnxscript, onnxruntime, openvino, which the tests of monai_ext.deploy need).
 # Usage: bash scripts/setup_env.sh      (re-running it is cheap: it only installs what is missing)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -14,7 +15,7 @@ if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
 fi
 stamp="$venv/.monai_ext_installed"
 if [[ ! -f "$stamp" || "$root/setup.cfg" -nt "$stamp" ]]; then
-  "$venv/bin/pip" install -q -e "$root[test]"
+  "$venv/bin/pip" install -q -e "$root[test,deploy]"
   touch "$stamp"
 fi
 echo "$venv"
