@@ -135,7 +135,7 @@ def export_bundle_onnx(
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it, or another filepath.")
     ckpt = Path(ckpt_file).expanduser().resolve() if ckpt_file else bundle / "models" / "model.pt"
-    overrides = dict(overrides or {})
+    overrides = {**dict(overrides or {}), "backend": "torch"}  # network_def is disabled for the runtime backends
     parser = read_inference_config(bundle, overrides)
     network = load_network_weights(parser.get_parsed_content("network_def"), ckpt)
     input_shape = network_input_shape(parser)

@@ -213,7 +213,8 @@ def quantize_onnx(
             # image (all intermediate tensors of all images of a full-size network would not fit). ONNX Runtime's
             # CalibMaxIntermediateOutputs is not used: in 1.31 it drops the tensors it collected instead of merging
             # their ranges.
-            extra_options={"CalibStridedMinMax": 1},
+            # batch-norm scales (rank 1, left where BN follows an activation, as in ConvMixer) per channel on axis 0
+            extra_options={"CalibStridedMinMax": 1, "QDQOpTypePerChannelSupportToAxis": {"BatchNormalization": 0}},
         )
         os.replace(written, dst)
     return dst
