@@ -19,8 +19,12 @@ import argparse
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-__all__ = ["build_parser", "main"]
+__all__ = ["BACKEND_CHOICES", "build_parser", "main"]
+
+BACKEND_CHOICES = ("torch", "onnxruntime", "openvino")
+"""``--backend`` values (``monai_ext.deploy.BACKENDS``, repeated here so that ``--help`` imports nothing)."""
 
 
 def _cmd_phantom(args: argparse.Namespace) -> int:
@@ -108,6 +112,59 @@ def _cmd_sync_bundles(args: argparse.Namespace) -> int:
     return sync_bundles(args.bundles_dir, check=args.check)
 
 
+def _cmd_export_onnx(args: argparse.Namespace) -> int:
+    from monai_ext.deploy import export_bundle_onnx
+
+    r = export_bundle_onnx(
+        args.bundle,
+        filepath=args.out,
+        ckpt_file=args.ckpt_file,
+        overrides=_key_values(args.override, "--override", parse_json=True),
+        overwrite=args.overwrite,
+    )
+    batch = "dynamic batch" if r["dynamic_batch"] else "fixed batch"
+    print(f"exported {r['filepath']} (input {r['input_shape']}, {batch})")
+    print(f"ONNX Runtime vs torch: max abs difference {r['max_abs_diff']:.3g}, relative {r['max_rel_diff']:.3g}")
+    return 0
+
+
+def _cmd_quantize(args: argparse.Namespace) -> int:
+    from monai_ext.deploy import USOnnxRuntimeInferer, quantize_bundle, segmentation_agreement
+
+    overrides = _key_values(args.override, "--override", parse_json=True)
+    r = quantize_bundle(
+        args.bundle,
+        args.split,
+        out=args.out,
+        fp32_model=args.model,
+        max_images=args.max_images,
+        seed=args.seed,
+        overrides=overrides,
+        dataset_dir=args.dataset_dir,
+        reduce_range=args.reduce_range,
+        overwrite=args.overwrite,
+    )
+    print(f"wrote {r['model']}, calibrated on {r['images']} training images of {args.split} (record: {r['record']})")
+    if args.no_check:
+        return 0
+    fp32 = args.model or str(Path(args.bundle) / "models" / "model.onnx")
+    runners = {"fp32": USOnnxRuntimeInferer(fp32), "int8": USOnnxRuntimeInferer(r["model"])}
+    a = segmentation_agreement(
+        args.bundle, runners, args.split, reference="fp32", overrides=overrides, dataset_dir=args.dataset_dir
+    )
+    print(f"test split ({a['int8']['images']} images): structure, Dice fp32, Dice int8, Dice int8 vs fp32 masks")
+    for name, agreement in a["int8"]["agreement"].items():
+        print(f"  {name}: {a['fp32']['dice'][name]:.4f} {a['int8']['dice'][name]:.4f} {agreement:.4f}")
+    worst = min(a["int8"]["agreement"].values())
+    drop = a["fp32"]["mean_dice"] - a["int8"]["mean_dice"]
+    ok = worst >= args.min_agreement and drop <= args.max_dice_drop
+    print(
+        f"{'accepted' if ok else 'NOT accepted'}: lowest agreement {worst:.4f} (at least {args.min_agreement}), "
+        f"mean Dice drop {drop:+.4f} (at most {args.max_dice_drop})"
+    )
+    return 0 if ok else 1
+
+
 def _key_values(items: Sequence[str] | None, option: str, parse_json: bool) -> dict:
     out = {}
     for item in items or ():
@@ -132,6 +189,13 @@ def _byte_size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive byte count such as 512M or 2G, got {text!r}")
     scale = 1024 ** (" KMGT".index(match.group(2).upper()) if match.group(2) else 0)
     return int(match.group(1)) * scale
+
+
+def _serve_overrides(args: argparse.Namespace) -> dict:
+    overrides = _key_values(args.override, "--override", parse_json=True)
+    if args.backend:
+        overrides["backend"] = args.backend
+    return overrides
 
 
 def _cmd_serve_dicomweb(args: argparse.Namespace) -> int:
@@ -173,7 +237,7 @@ def _cmd_serve_dicomweb(args: argparse.Namespace) -> int:
         once=args.once,
         max_attempts=args.max_attempts,
         study_filters=_key_values(args.filter, "--filter", parse_json=False),
-        overrides=_key_values(args.override, "--override", parse_json=True),
+        overrides=_serve_overrides(args),
         work_dir=args.work_dir,
         settle_seconds=args.settle_seconds,
         max_study_bytes=args.max_study_bytes,
@@ -290,6 +354,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_sync_bundles)
 
     p = sub.add_parser(
+        "export-onnx",
+        help="export a bundle's inference network to ONNX (dynamic batch) and check it against torch",
+        description="Run MONAI's onnx_export with the bundle's configs/onnx_export.json (network_def of "
+        "inference.json, at its image_size), then compare ONNX Runtime with torch on random inputs (batches 1 and 2) "
+        "and print the largest difference; a difference over 1e-4 of the largest logit is an error.",
+    )
+    p.add_argument("--bundle", required=True, help="bundle folder")
+    p.add_argument("--ckpt-file", default=None, help="checkpoint (default BUNDLE/models/model.pt)")
+    p.add_argument("--out", default=None, help="ONNX file to write (default BUNDLE/models/model.onnx)")
+    p.add_argument("--override", action="append", metavar="KEY=VALUE", help="inference.json override (repeatable)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing ONNX file")
+    p.set_defaults(func=_cmd_export_onnx)
+
+    p = sub.add_parser(
+        "quantize",
+        help="int8-quantise an exported bundle network, calibrated on training images of a split file",
+        description="Post-training static int8 quantisation with ONNX Runtime (QDQ; int8 per-channel weights, uint8 "
+        "activations, min-max ranges), calibrated on at most 100 images of the split's training part run through the "
+        "bundle's inference pre-processing. Then, unless --no-check, compares int8 with fp32 on the split's test "
+        "part (Dice against the labels, and between the two sets of masks) and exits with 1 when int8 is not "
+        "accepted.",
+    )
+    p.add_argument("--bundle", required=True, help="bundle folder")
+    p.add_argument("--split", required=True, help="split file (python -m monai_ext split); only 'training' calibrates")
+    p.add_argument("--model", default=None, help="fp32 ONNX model (default BUNDLE/models/model.onnx)")
+    p.add_argument("--out", default=None, help="int8 model to write (default BUNDLE/models/model_int8.onnx)")
+    p.add_argument("--max-images", type=int, default=100, help="calibration images, at most 100 (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the calibration image draw (default 0)")
+    p.add_argument("--dataset-dir", default=None, help="dataset root if the split's dataset_dir is not here")
+    p.add_argument("--override", action="append", metavar="KEY=VALUE", help="inference.json override (repeatable)")
+    p.add_argument("--reduce-range", action="store_true", help="7-bit weights (CPUs without VNNI)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing int8 model")
+    p.add_argument("--no-check", action="store_true", help="skip the comparison with fp32 on the test split")
+    p.add_argument("--min-agreement", type=float, default=0.98, help="lowest accepted int8-vs-fp32 mask Dice")
+    p.add_argument("--max-dice-drop", type=float, default=0.01, help="largest accepted drop of the mean test Dice")
+    p.set_defaults(func=_cmd_quantize)
+
+    p = sub.add_parser(
         "serve-dicomweb",
         help="poll a DICOMweb PACS for ultrasound studies, segment them with a bundle, store SR/SEG back",
         description="Hospital pipeline: QIDO-RS finds US studies, WADO-RS retrieves their instances, the bundle "
@@ -365,6 +467,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--work-dir", default=None, help="existing, writable parent folder of the per-study temporary folders"
     )
+    p.add_argument(
+        "--backend",
+        choices=BACKEND_CHOICES,
+        default=None,
+        help="inference backend (the bundle's 'backend'; default: the bundle's, torch); onnxruntime and openvino run "
+        "models/model.onnx (--override deploy_model=... for another, e.g. models/model_int8.onnx)",
+    )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level")
     p.set_defaults(func=_cmd_serve_dicomweb)
 
@@ -389,6 +498,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if found is None and not isinstance(e, (ValueError, FileNotFoundError)):
             raise
         print(f"error: {found if found is not None else e}", file=sys.stderr)
+
+
+    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as e:
+        # Input problems are reported as one clear line, not a traceback.
+        print(f"error: {e}", file=sys.stderr)
         return 2
 
 

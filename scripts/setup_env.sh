@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Creates (once) the project's virtual environment in .venv and installs monai_ext with its test extra.
+# Creates (once) the project's virtual environment in .venv and installs monai_ext with its test, deploy and study
+# extras (deploy: onnx, onnxscript, onnxruntime, openvino; study: ray, matplotlib), which their tests need, and
+# nnU-Net v2 for the test that reads our nnU-Net export back with nnU-Net's own checks.
 # Usage: bash scripts/setup_env.sh      (re-running it is cheap: it only installs what is missing)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -14,7 +16,11 @@ if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
 fi
 stamp="$venv/.monai_ext_installed"
 if [[ ! -f "$stamp" || "$root/setup.cfg" -nt "$stamp" ]]; then
-  "$venv/bin/pip" install -q -e "$root[test]"
+  "$venv/bin/pip" install -q -e "$root[test,deploy,study]"
+  # nnunetv2's own requirements pull the newest torch, a CUDA build: install it without them, and the few of them
+  # its dataset checks import, which accept the torch already installed
+  "$venv/bin/pip" install -q --no-deps "nnunetv2==2.8.1"
+  "$venv/bin/pip" install -q "acvl-utils>=0.2" "batchgenerators>=0.25" blosc2 SimpleITK
   touch "$stamp"
 fi
 echo "$venv"

@@ -18,7 +18,7 @@ from monai_ext.cli import build_parser, main
 
 def test_help_lists_every_command():
     out = subprocess.run([sys.executable, "-m", "monai_ext", "--help"], capture_output=True, text=True, check=True)
-    for command in ("phantom", "split", "phantom-clip", "check-bundle"):
+    for command in ("phantom", "split", "phantom-clip", "check-bundle", "export-onnx", "quantize", "serve-dicomweb"):
         assert command in out.stdout
 
 

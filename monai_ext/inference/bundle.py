@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from monai_ext.deploy.backends import check_backend
+
 __all__ = ["DICOM_WRITER_ID", "run_bundle_inference"]
 
 DICOM_WRITER_ID = "dicom_writer"
@@ -49,14 +51,16 @@ def run_bundle_inference(
         output_dir: folder for the outputs (created).
         overrides: further config overrides, ids as keys (e.g. ``{"task": "cardiac"}``,
             ``{"keyframes": [0, 10]}``, ``{"load_pretrain": False}`` to run an untrained network,
-            ``{"checkpointloader#load_path": "/models/model.pt"}``, ``{"device": "$torch.device('cpu')"}``).
+            ``{"checkpointloader#load_path": "/models/model.pt"}``, ``{"device": "$torch.device('cpu')"}``,
+            ``{"backend": "onnxruntime", "deploy_model": "/models/model_int8.onnx"}`` for an exported model).
 
     Returns:
         the DICOM files written (SR, key-frame images and their SEGs, SEGs), in writing order; empty for PNG-only
         inputs.
 
     Raises:
-        FileNotFoundError: no such bundle / config / input, or no checkpoint while ``load_pretrain`` is true.
+        FileNotFoundError: no such bundle / config / input, or no checkpoint while ``load_pretrain`` is true (torch
+            backend), or no exported model (``deploy_model``) for the onnxruntime / openvino backends.
         ValueError: no input given or no image found; a bad input (``monai_ext.io.USDicomError``,
             ``monai_ext.data.USDatasetError``, naming the file) raised before any frame is processed, or a
             checkpoint that does not fit the network (``monai_ext.handlers.USCheckpointError``).
@@ -104,7 +108,15 @@ def run_bundle_inference(
     )
     from monai_ext.utils.flags import parse_flag
 
-    if parse_flag(workflow.parser.get_parsed_content("load_pretrain", default=False), "load_pretrain"):
+    backend = check_backend(workflow.parser.get_parsed_content("backend", default="torch"))
+    if backend != "torch":  # the weights come from the exported model file, not from models/model.pt
+        model = workflow.parser.get_parsed_content("deploy_model", default=None)
+        if model is not None and not Path(str(model)).is_file():
+            raise FileNotFoundError(
+                f"bundle {bundle.name}: backend {backend!r} has no exported model at {model}; export it first "
+                f"(python -m monai_ext export-onnx --bundle {bundle}) or pass overrides={{'deploy_model': <.onnx>}}."
+            )
+    elif parse_flag(workflow.parser.get_parsed_content("load_pretrain", default=False), "load_pretrain"):
         ckpt = workflow.parser.get_parsed_content("checkpointloader#load_path", default=None)
         if ckpt is not None and not Path(str(ckpt)).is_file():
             raise FileNotFoundError(
