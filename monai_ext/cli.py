@@ -495,14 +495,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from monai_ext.utils.errors import find_input_error
 
         found = find_input_error(e)
-        if found is None and not isinstance(e, (ValueError, FileNotFoundError)):
+        if found is None and not isinstance(e, (ValueError, FileNotFoundError, FileExistsError, ImportError)):
             raise
         print(f"error: {found if found is not None else e}", file=sys.stderr)
-
-
-    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as e:
-        # Input problems are reported as one clear line, not a traceback.
-        print(f"error: {e}", file=sys.stderr)
         return 2
 
 

@@ -57,6 +57,17 @@ def main() -> None:
         return
     if args.bundle is None:
         parser.error("give a BUNDLE, or --compare-public mgcc|msmo_unet_msag|msmo_hconvlstm")
+    if Path(args.bundle).name == "sabr_us_segmentation":
+        # four stages with their own trainers and an inference with / without refinement: its own benchmark
+        import subprocess
+
+        cmd = [sys.executable, str(ROOT / "scripts" / "bench_sabr.py"), "--preset", args.config,
+               "--iterations", str(args.iterations)]
+        if args.warmup is not None:
+            cmd += ["--skip", str(args.warmup)]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
+        raise SystemExit(subprocess.call(cmd))
     if args.warmup is None:
         args.warmup = 3
 

@@ -28,6 +28,7 @@ from typing import Optional
 from monai.inferers import Inferer, SimpleInferer
 
 from monai_ext.deploy.runtime_inferers import USOnnxRuntimeInferer, USOpenVINOInferer
+from monai_ext.utils.errors import USInputError
 from monai_ext.utils.flags import parse_flag
 
 __all__ = ["BACKENDS", "check_backend", "deployed_algorithm_version", "us_backend_inferer"]
@@ -76,7 +77,7 @@ def us_backend_inferer(
     if backend == "torch":
         return torch_inferer if torch_inferer is not None else SimpleInferer()
     if parse_flag(uncertainty, "uncertainty"):
-        raise ValueError(
+        raise USInputError(
             f"uncertainty maps need the outputs of every decoder, and the exported model of backend {backend!r} "
             "gives the main output only: set uncertainty false, or backend torch."
         )

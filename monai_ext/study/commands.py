@@ -56,6 +56,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
         jobs=args.jobs, executor=args.executor, address=args.address, tracking_uri=args.tracking_uri,
         experiment_name=args.experiment_name, override=args.override, method_overrides=args.method_overrides,
         baseline=None if args.baseline == "none" else args.baseline, inference=not args.no_inference,
+        finished_only=args.finished_only,
     )
     outcome = run_study(opts)
     return 1 if outcome["errors"] else 0
@@ -117,6 +118,9 @@ def add_study_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--baseline", default="supervised", help="the labelled-only method ('none': no gains)")
     p.add_argument("--no-inference", action="store_true",
                    help="skip the test-split inference (no overlays, no uncertainty correlation)")
+    p.add_argument("--finished-only", action="store_true",
+                   help="run nothing: tables and figures from the cells already finished under --out (the others "
+                   "are listed as not run)")
     p.set_defaults(func=_cmd_study)
 
     p = sub.add_parser(

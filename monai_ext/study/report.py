@@ -222,7 +222,7 @@ def write_study_report(records: Sequence[CellRecord], results_dir: str | Path, c
                         files.append(p)
                         lines += [f"![{name}, {tag}, seed {seed}]({p.name})", ""]
     if failed:
-        lines += ["## Failed cells", "", "| cell | error |", "| --- | --- |"]
+        lines += ["## Cells without results (failed, or not run yet)", "", "| cell | error |", "| --- | --- |"]
         lines += [f"| {n} | {e.splitlines()[0][:200] if e else ''} |" for n, e in sorted(failed.items())] + [""]
     readme = out / "README.md"
     readme.write_text("\n".join(lines))

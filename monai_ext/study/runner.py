@@ -54,7 +54,8 @@ class StudyOptions:
 
     ``override`` applies to every cell, ``method_overrides[method]`` on top of it to that method's cells (e.g. a
     smaller network for one bundle). ``tracking_uri`` None: ``sqlite:///<out>/mlruns.db``; ``""``: no MLflow.
-    ``results_dir`` None: no report (only the cells and MLflow).
+    ``results_dir`` None: no report (only the cells and MLflow). ``finished_only``: run no cell, report the cells
+    finished under ``out`` (e.g. while a long study is still going elsewhere); the others count as not run.
     """
 
     tasks: Sequence[str]
@@ -76,6 +77,7 @@ class StudyOptions:
     bundles_dir: str | os.PathLike | None = None
     inference: bool = True
     command: str | None = None
+    finished_only: bool = False
 
 
 class StudyProgress:
@@ -230,6 +232,11 @@ def run_study(opts: StudyOptions, stream: TextIO | None = None) -> dict[str, Any
     out = Path(opts.out).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     cells = build_cells(opts)
+    not_run: dict[str, str] = {}
+    if opts.finished_only:
+        ready = [c for c in cells if c.external or (out / c.name / "result.json").is_file()]
+        not_run = {c.name: "not run yet (--finished-only)" for c in cells if c not in ready}
+        cells = ready
     roots, split_by_key = prepare_study_data(cells, out, opts.dataset_dir, opts.override, opts.method_overrides,
                                              opts.bundles_dir)
     splits = {c.name: split_by_key[(c.task, c.seed, c.labeled)] for c in cells}
@@ -248,8 +255,8 @@ def run_study(opts: StudyOptions, stream: TextIO | None = None) -> dict[str, Any
                        "seeds": ",".join(map(str, opts.seeds)), "methods": ",".join(opts.methods),
                        "preset": opts.preset, "executor": opts.executor, "out": str(out), "command": command})
     progress = StudyProgress(len(cells), opts.jobs, stream)
-    status: dict[str, str] = {}
-    errors: dict[str, str] = {}
+    status: dict[str, str] = {name: "not run" for name in not_run}
+    errors: dict[str, str] = dict(not_run)
     records = []
     print(f"[study] {len(cells)} cells ({len(opts.tasks)} task(s) x {len(opts.labeled)} fraction(s) x "
           f"{len(opts.seeds)} seed(s) x {len(opts.methods)} method(s)), executor {opts.executor}, out {out}",

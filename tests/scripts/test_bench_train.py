@@ -174,3 +174,18 @@ def test_public_msmo_parameters_and_flops(bench, monkeypatch, decoder, public_pa
         assert r["public"]["gflop_per_step"] == r["ours"]["gflop_per_step"]
     else:  # the public cell convolves the zero state and the shared input once per object
         assert r["ours"]["gflop_per_step"] < 0.75 * r["public"]["gflop_per_step"]
+
+
+@pytest.mark.slow
+def test_sabr_bundle_is_benchmarked_per_stage_and_at_inference(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, str(SCRIPT), "sabr_us_segmentation", "--iterations", "1", "--warmup", "0",
+                           "--threads", "1"], capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    for stage in ("warmup", "pretrain", "finetune", "train"):
+        row = next(line for line in lines if line.startswith(stage + " "))
+        seconds, memory = float(row.split()[1]), float(row.split("peak RSS")[1].split()[0])
+        assert seconds > 0 and memory > 100, row
+    inference = next(line for line in lines if line.startswith("model C inference, 256x256"))
+    assert "with refinement" in inference and "without" in inference

@@ -106,6 +106,23 @@ def test_second_run_reruns_nothing(study):
 
 
 @pytest.mark.slow
+def test_finished_only_reports_what_is_there_and_runs_nothing(study):
+    tmp, _, _, _ = study
+    logs = {p: p.stat().st_mtime_ns for n in CELLS for p in (tmp / "out" / n).glob("*_log.txt")}
+    stream = io.StringIO()
+    opts = _options(tmp, methods=("supervised", "meanteacher", "cct"), finished_only=True, tracking_uri="")
+    opts.results_dir = tmp / "results_finished"
+    outcome = run_study(opts, stream=stream)
+    missing = "meanteacher_us_segmentation_breast_l0.25_s0"
+    assert outcome["cells"] == {missing: "not run", CELLS[0]: "reused", CELLS[1]: "reused"}
+    assert outcome["errors"] == {missing: "not run yet (--finished-only)"}
+    assert not (tmp / "out" / missing).exists()  # nothing started for it
+    assert {p: p.stat().st_mtime_ns for p in logs} == logs
+    readme = (tmp / "results_finished" / "README.md").read_text()
+    assert f"| {missing} | not run yet (--finished-only) |" in readme and "| cct | 0.25 | 1 |" in readme
+
+
+@pytest.mark.slow
 def test_failed_cell_is_reported_and_the_others_finish(study):
     tmp, first, _, _ = study
     stream = io.StringIO()
