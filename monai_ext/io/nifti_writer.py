@@ -30,15 +30,15 @@ from pydicom.dataset import Dataset
 from monai_ext.utils.atomic import atomic_output
 
 from .dicom_header import select_us_region
-from .seg_writer import _read_header, _source_name, _to_numpy
+from .writer_inputs import masks_to_numpy, read_source_header, source_name
 
 __all__ = ["write_us_nifti"]
 
 
 def _source_geometry(source: str | os.PathLike | Dataset) -> tuple[tuple[float, float] | None, float | None]:
-    header = _read_header(source)
+    header = read_source_header(source)
     if "Rows" not in header or "Columns" not in header:
-        raise ValueError(f"{_source_name(source)}: the source has no Rows / Columns.")
+        raise ValueError(f"{source_name(source)}: the source has no Rows / Columns.")
     _, spacing, _, _ = select_us_region(header)
     frame_time = float(header.FrameTime) if header.get("FrameTime") and float(header.FrameTime) > 0 else None
     if frame_time is None and header.get("CineRate") and float(header.CineRate) > 0:
@@ -76,7 +76,7 @@ def write_us_nifti(
     Returns:
         the written path. A 2D map is stored as ``(W, H)``, a clip as ``(W, H, 1, T)``.
     """
-    arr = _to_numpy(masks, "masks")
+    arr = masks_to_numpy(masks, "masks")
     if arr.ndim not in (2, 3):
         raise ValueError(f"masks must be a (H, W) or (T, H, W) label map, got shape {arr.shape}.")
     if arr.dtype.kind == "f" and not np.all(np.mod(arr, 1) == 0):

@@ -43,17 +43,16 @@ from scipy import ndimage
 from monai_ext.utils.atomic import atomic_output
 
 from .dicom_header import select_us_region
-from .seg_writer import (
-    USStructureCode,
-    _algorithm_version,
-    _check_binary,
-    _check_labels,
-    _complete_header,
-    _n_frames,
-    _read_header,
-    _source_name,
-    _structure_names,
-    _to_numpy,
+from .structure_codes import USStructureCode, resolve_structure_names
+from .writer_inputs import (
+    check_binary_masks,
+    check_label_map,
+    complete_source_header,
+    count_frames,
+    masks_to_numpy,
+    read_source_header,
+    resolve_algorithm_version,
+    source_name,
 )
 
 __all__ = ["trace_mask_contours", "USContourSRResult", "write_us_contour_sr"]
@@ -162,10 +161,10 @@ def trace_mask_contours(
         corner of the top-left pixel; each is closed (last point == first), traced clockwise on screen, components in
         raster order of their first pixel.
     """
-    mask = _to_numpy(mask, "mask")
+    mask = masks_to_numpy(mask, "mask")
     if mask.ndim != 2:
         raise ValueError(f"mask must be 2D (H, W), got shape {mask.shape}.")
-    mask = _check_binary(mask, "mask")
+    mask = check_binary_masks(mask, "mask")
     if connectivity not in (4, 8):
         raise ValueError(f"connectivity must be 4 or 8, got {connectivity!r}.")
     if holes not in HOLE_POLICIES:
@@ -217,18 +216,18 @@ class USContourSRResult:
 
 def _sr_masks(masks: Any, n_structures: int, name: str) -> tuple[np.ndarray, bool]:
     """-> (``(T, H, W)`` label maps or ``(T, S, H, W)`` bool masks, is_label_map); split per frame later."""
-    arr = _to_numpy(masks, "masks")
+    arr = masks_to_numpy(masks, "masks")
     if arr.ndim == 2:
         arr = arr[None]
     if arr.ndim == 3:
-        return _check_labels(arr, n_structures, name), True
+        return check_label_map(arr, n_structures, name), True
     if arr.ndim == 4:
         if arr.shape[1] != n_structures:
             raise ValueError(
                 f"{name}: masks of shape {arr.shape} have {arr.shape[1]} structure channel(s) (axis 1) but "
                 f"{n_structures} structure name(s) were given."
             )
-        return _check_binary(arr, name), False
+        return check_binary_masks(arr, name), False
     raise ValueError(
         f"{name}: masks must be (T, H, W) label maps or (T, S, H, W) per-structure masks (or one (H, W) label map "
         f"for a single-frame source), got shape {arr.shape}."
@@ -341,10 +340,10 @@ def write_us_contour_sr(
     Returns:
         a :class:`USContourSRResult`.
     """
-    name = _source_name(source_clip)
-    structures = _structure_names(structure_names)
-    header = _complete_header(_read_header(source_clip), name)
-    n_frames = _n_frames(header)
+    name = source_name(source_clip)
+    structures = resolve_structure_names(structure_names)
+    header = complete_source_header(read_source_header(source_clip), name)
+    n_frames = count_frames(header)
     rows, columns = int(header.Rows), int(header.Columns)
     arr, is_label_map = _sr_masks(masks, len(structures), name)
     if reverse_indexing:
@@ -358,7 +357,7 @@ def write_us_contour_sr(
         calibrated_box = (region.x0, region.y0, region.x1 + 1, region.y1 + 1)  # pixel-corner coordinates
     else:
         calibrated_box = (0, 0, columns, rows)
-    version = _algorithm_version(algorithm_version)
+    version = resolve_algorithm_version(algorithm_version)
     algorithm = hd.sr.AlgorithmIdentification(name=algorithm_name, version=version)
     sop_class, sop_instance = str(header.SOPClassUID), str(header.SOPInstanceUID)
 
