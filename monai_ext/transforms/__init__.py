@@ -24,6 +24,14 @@ from .acoustic_shadow import (
     fov_from_intensity,
     scan_coordinates,
 )
+from .dicom_frames import (
+    USLoadImageFrameD,
+    USLoadImageFramed,
+    USLoadImageFrameDict,
+    USRegionCropD,
+    USRegionCropd,
+    USRegionCropDict,
+)
 from .image import LUMA_WEIGHTS, USImageChannels, USImageChannelsD, USImageChannelsd, USImageChannelsDict
 from .mask_export import USLabelToMask, USLabelToMaskd
 from .masks import (
@@ -56,6 +64,7 @@ from .shadow_imitation import (
     USShadowImitationDict,
     load_shadow_mask_file,
 )
+from .uncertainty import USSplitUncertaintyD, USSplitUncertaintyd, USSplitUncertaintyDict
 
 __all__ = [
     "ACOUSTIC_ANCHORS",
@@ -69,6 +78,15 @@ __all__ = [
     "USAcousticShadow",
     "USAcousticShadowResult",
     "USAcousticShadowSimulator",
+    "USLoadImageFrameD",
+    "USLoadImageFrameDict",
+    "USLoadImageFramed",
+    "USRegionCropD",
+    "USRegionCropDict",
+    "USRegionCropd",
+    "USSplitUncertaintyD",
+    "USSplitUncertaintyDict",
+    "USSplitUncertaintyd",
     "USMatMaskPreset",
     "USSegFixTargets",
     "USSegFixTargetsD",
