@@ -14,7 +14,8 @@
 Inference streams clips one frame per iteration (:func:`monai_ext.data.list_inference_inputs`,
 :class:`monai_ext.transforms.USLoadImageFramed`); :class:`USInferenceResultsWriter` collects the predicted label maps
 of one source (uint8, cropped to the ultrasound region: a few MB for a long clip, never the images) and, when the
-source's last frame has been seen (and at ``COMPLETED`` for anything left), writes (ultrasound-dicom.md §6):
+source's last frame has been seen (and at ``COMPLETED`` for anything left), writes (docs/methods/ultrasound-dicom.md,
+"What is written back"):
 
 - a multi-frame clip: a TID 1500 Comprehensive 3D SR with per-frame contours (:func:`monai_ext.io.write_us_contour_sr`)
   and DICOM SEGs on key frames (:func:`monai_ext.io.write_us_seg` on derived single-frame key-frame instances);
@@ -331,7 +332,8 @@ class USInferenceResultsWriter:
         """Region crop of a full-frame label map (when nothing lies outside it); sets the source's crop offset."""
         if not source.is_dicom:
             return arr
-        rows, columns = int(meta_scalar(meta.get("Rows", arr.shape[0]))), int(meta_scalar(meta.get("Columns", arr.shape[1])))
+        rows = int(meta_scalar(meta.get("Rows", arr.shape[0])))
+        columns = int(meta_scalar(meta.get("Columns", arr.shape[1])))
         offset = (0, 0)
         if arr.shape != (rows, columns):
             crop = _box(meta.get("crop_box"))

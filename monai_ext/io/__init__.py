@@ -9,7 +9,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""monai_ext.io: reading DICOM ultrasound images and clips, and writing results (DICOM SEG / SR, key frames, NIfTI, PNG).
+"""monai_ext.io: reading DICOM ultrasound images and clips, and writing results (DICOM SEG / SR, key frames, NIfTI,
+PNG).
 
 Modules: :mod:`~monai_ext.io.dicom_header` (header checks, region calibration), :mod:`~monai_ext.io.dicom_reader`
 (streaming reader), :mod:`~monai_ext.io.structure_codes` (coded concepts of the structures),

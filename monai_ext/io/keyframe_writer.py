@@ -105,7 +105,8 @@ def write_us_keyframe(
     sop_instance_uid: str | None = None,
     decoding_plugin: str = "",
 ) -> Dataset:
-    """Derive a single-frame Ultrasound Image Storage instance from one frame of a clip (spec §6.2 option 2).
+    """Derive a single-frame Ultrasound Image Storage instance from one frame of a clip
+    (docs/methods/ultrasound-dicom.md, "Key frames").
 
     The new instance keeps the patient, study, equipment and ultrasound-region attributes of the source, gets a new
     series (``ImageType`` DERIVED) and points back to the clip frame through Source Image Sequence /

@@ -9,7 +9,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Ultrasound label maps as NIfTI research outputs with nibabel (spec: shared/specs/ultrasound-dicom.md §6.4).
+"""Ultrasound label maps as NIfTI research outputs with nibabel (docs/methods/ultrasound-dicom.md, "NIfTI").
 
 A 2D + t label map is stored as ``(x = W, y = H, 1, T)`` with ``affine = diag(dx_mm, dy_mm, 1, 1)`` (origin at the
 crop offset in mm), units ``("mm", "sec")``, ``pixdim[4]`` = frame time in seconds and intent ``label``. NIfTI is for
@@ -66,8 +66,9 @@ def write_us_nifti(
         masks: ``(H, W)`` or ``(T, H, W)`` integer label map (``(X, Y)`` / ``(T, X, Y)`` with ``reverse_indexing``);
             numpy array or torch tensor. Frames are assumed consecutive at ``frame_time_ms``.
         out_path: ``.nii`` or ``.nii.gz`` file.
-        source: the source DICOM (path or dataset): spacing from its ultrasound region / PixelSpacing (spec §2) and the
-            frame time from FrameTime, CineRate or FrameTimeVector, unless given explicitly.
+        source: the source DICOM (path or dataset): spacing from its ultrasound region / PixelSpacing
+            (docs/methods/ultrasound-dicom.md, "Region calibration") and the frame time from FrameTime, CineRate or
+            FrameTimeVector, unless given explicitly.
         spacing_mm: ``(dx, dy)`` in mm (column, row); None and no calibrated source: 1 with unknown spatial units.
         frame_time_ms: frame interval in ms; None and unknown: 1 with unknown time units.
         crop_offset: full-frame ``(x0, y0)`` of the first mask pixel; the affine origin becomes ``(x0 dx, y0 dy)``.

@@ -186,7 +186,8 @@ def write_us_seg(
     series_description: str | None = "AI segmentation",
     decoding_plugin: str = "",
 ) -> USSegResult:
-    """Write a DICOM Segmentation of one ultrasound frame with highdicom (spec §6.1, §6.2).
+    """Write a DICOM Segmentation of one ultrasound frame with highdicom (docs/methods/ultrasound-dicom.md, "DICOM SEG"
+    and "Key frames").
 
     Single-frame source: the SEG references the source instance. Multi-frame source (clip): ``frame_index`` selects a
     frame, a derived single-frame key frame is written (see :func:`write_us_keyframe`) and the SEG references it (the
@@ -242,8 +243,8 @@ def write_us_seg(
         if frame_index is None:
             raise ValueError(
                 f"{name}: multi-frame source ({n_frames} frames): pass frame_index (a key frame). highdicom cannot "
-                "reference a clip frame without a Frame of Reference (spec §6.1); write whole clips with "
-                "write_us_contour_sr."
+                "reference a clip frame without a Frame of Reference (docs/methods/ultrasound-dicom.md, 'DICOM SEG'); "
+                "write whole clips with write_us_contour_sr."
             )
         keyframe_out = Path(keyframe_path) if keyframe_path is not None else out_path.with_name(
             f"{out_path.stem}_keyframe{int(frame_index) + 1}.dcm"

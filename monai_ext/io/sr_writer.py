@@ -9,13 +9,14 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""TID 1500 Structured Report with per-frame contours for ultrasound clips (spec: ultrasound-dicom.md §6.3).
+"""TID 1500 Structured Report with per-frame contours for ultrasound clips (docs/methods/ultrasound-dicom.md,
+"Structured report with contours").
 
-A DICOM SEG cannot reference the frames of a clip without a Frame of Reference (spec §6.1), an SR can: every
-connected component of every structure in every frame becomes one TID 1410 planar ROI measurement group whose region
-is a closed POLYLINE (SCOORD, image pixel coordinates) referencing the clip frame (ReferencedFrameNumber, 1-based),
-with the structure's SNOMED CT finding type (:data:`monai_ext.io.US_STRUCTURE_CODES`) and, when the source is
-calibrated, its area in cm².
+A DICOM SEG cannot reference the frames of a clip without a Frame of Reference (docs/methods/ultrasound-dicom.md, "DICOM
+SEG"), an SR can: every connected component of every structure in every frame becomes one TID 1410 planar ROI
+measurement group whose region is a closed POLYLINE (SCOORD, image pixel coordinates) referencing the clip frame
+(ReferencedFrameNumber, 1-based), with the structure's SNOMED CT finding type (:data:`monai_ext.io.US_STRUCTURE_CODES`)
+and, when the source is calibrated, its area in cm².
 
 Contours come from :func:`trace_mask_contours`, an exact crack-following boundary tracer: vertices lie on pixel
 corners in the DICOM / highdicom image coordinate convention (``(0, 0)`` = top-left corner of the top-left pixel,
@@ -202,7 +203,8 @@ class USContourSRResult:
         regions_per_structure: structure label -> number of contours over all frames.
         frame_numbers: the 1-based source frame numbers the masks were given for (None for a single-frame source).
         area_unit: ``"cm2"`` when areas were written, None when the spacing is unknown (or areas were disabled).
-        spacing_source: ``"region"``, ``"pixel_spacing"`` or ``"none"`` (spec §2).
+        spacing_source: ``"region"``, ``"pixel_spacing"`` or ``"none"`` (docs/methods/ultrasound-dicom.md, "Region
+            calibration").
     """
 
     sr_path: Path
@@ -306,8 +308,9 @@ def write_us_contour_sr(
     tracking identifier ``"<structure> frame <k>"`` (``" part <j>"`` added when a structure has several components
     in a frame; no frame for single-frame sources), a closed POLYLINE region in full-frame pixel coordinates
     referencing the source frame ``k`` (1-based), the structure's finding type, category and anatomic sites, the
-    algorithm identification and, when the source has a valid calibration (spec §2) and the contour lies inside the
-    calibrated region, its area in cm². Frames or structures with an empty mask produce no group.
+    algorithm identification and, when the source has a valid calibration (docs/methods/ultrasound-dicom.md, "Region
+    calibration") and the contour lies inside the calibrated region, its area in cm². Frames or structures with an
+    empty mask produce no group.
 
     Args:
         source_clip: the source DICOM (path or dataset), multi-frame or single-frame.

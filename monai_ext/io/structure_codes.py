@@ -87,7 +87,8 @@ US_STRUCTURE_CODES: dict[str, USStructureCode] = {
     "thyroid": USStructureCode(codes.SCT.AnatomicalStructure, codes.SCT.Thyroid),
     "common_carotid_artery": USStructureCode(codes.SCT.AnatomicalStructure, codes.SCT.CommonCarotidArtery),
 }
-"""Structure name (lower case) -> SNOMED CT concepts, per spec §6.5. Aliases share one entry."""
+"""Structure name (lower case) -> SNOMED CT concepts, per docs/methods/ultrasound-dicom.md, "Coded concepts". Aliases
+share one entry."""
 
 
 def resolve_us_structure(structure: str | USStructureCode) -> USStructureCode:
