@@ -9,7 +9,13 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""monai_ext.transforms."""
+"""monai_ext.transforms: array and dictionary transforms of ultrasound images and masks (MONAI style: ``X`` array,
+``Xd`` / ``XD`` / ``XDict`` dictionary versions).
+
+Includes the inference transforms moved from :mod:`monai_ext.inference`: frame-by-frame loading of DICOM clips and
+the invertible region crop (:mod:`~monai_ext.transforms.dicom_frames`), and the split of the decoder-disagreement
+channel (:mod:`~monai_ext.transforms.uncertainty`).
+"""
 
 from __future__ import annotations
 
