@@ -6,6 +6,9 @@ Tests marked ``public_code("VAR")`` compare our networks with the methods' publi
 and is never downloaded; they run when the environment variable ``VAR`` names a local checkout of it. Otherwise they
 are deselected (counted as "deselected" in the summary, with the variables to set printed at the end), so a
 machine without the public code runs the whole suite without skips.
+
+Helpers that several test files used to copy live in :mod:`tests.fixtures` (imported by the test files); the
+``dciodvfy`` fixture offers :func:`tests.fixtures.dciodvfy_errors` to pytest-style tests.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import os
 
 import pytest
+
+from tests.fixtures import dciodvfy_errors
 
 _NOTE = pytest.StashKey[str]()
 
@@ -39,3 +44,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     note = config.stash.get(_NOTE, None)
     if note:
         terminalreporter.write_line(note)
+
+
+@pytest.fixture
+def dciodvfy():
+    """:func:`tests.fixtures.dciodvfy_errors`: the "Error" lines of dciodvfy for a file (skips without the tool)."""
+    return dciodvfy_errors

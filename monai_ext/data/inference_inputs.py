@@ -11,7 +11,7 @@
 """List the inputs of a bundle's inference run: folders or files of images (PNG, ...), NIfTI and DICOM ultrasound.
 
 Every input becomes one or more items of a MONAI datalist. DICOM files are expanded into one item per frame so that a
-cine clip is streamed frame by frame (the frame-level loader :class:`monai_ext.inference.USLoadImageFramed` decodes
+cine clip is streamed frame by frame (the frame-level loader :class:`monai_ext.transforms.USLoadImageFramed` decodes
 only the item's frame). Everything is checked here, before any frame is run, so bad input fails now with the file
 named instead of after other results were written:
 

@@ -12,11 +12,13 @@
 """monai_ext.inference: bundle inference on images and streamed DICOM ultrasound clips, with DICOM SR / SEG output.
 
 Entry point for services: :func:`run_bundle_inference`. Building blocks named by the bundles' ``inference.json``:
-:class:`USLoadImageFramed` (one frame per item), :class:`USRegionCropd` (invertible region crop),
 :func:`us_frame_name_formatter` (PNG names of clip frames) and :class:`USInferenceResultsWriter` (the handler that
-writes SR / SEG / NIfTI per source); with ``uncertainty`` true, :class:`USDecoderDisagreementInferer`,
-:class:`USSplitUncertaintyd` and :class:`USUncertaintyMapWriter` (the decoder-disagreement map of
-``docs/uncertainty.md``).
+writes SR / SEG / NIfTI per source); with ``uncertainty`` true, :class:`USDecoderDisagreementInferer` and
+:class:`USUncertaintyMapWriter` (the decoder-disagreement map of ``docs/uncertainty.md``). The dictionary transforms
+the configs use, :class:`~monai_ext.transforms.USLoadImageFramed` (one frame per item),
+:class:`~monai_ext.transforms.USRegionCropd` (invertible region crop) and
+:class:`~monai_ext.transforms.USSplitUncertaintyd`, live in :mod:`monai_ext.transforms` and are re-exported here so
+that configs naming ``monai_ext.inference.USLoadImageFramed`` keep working.
 """
 
 from __future__ import annotations

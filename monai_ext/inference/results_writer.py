@@ -12,9 +12,10 @@
 """An Ignite handler that gathers per-frame predictions of each source and writes DICOM SR / SEG (and NIfTI).
 
 Inference streams clips one frame per iteration (:func:`monai_ext.data.list_inference_inputs`,
-:class:`monai_ext.inference.USLoadImageFramed`); :class:`USInferenceResultsWriter` collects the predicted label maps
+:class:`monai_ext.transforms.USLoadImageFramed`); :class:`USInferenceResultsWriter` collects the predicted label maps
 of one source (uint8, cropped to the ultrasound region: a few MB for a long clip, never the images) and, when the
-source's last frame has been seen (and at ``COMPLETED`` for anything left), writes (ultrasound-dicom.md §6):
+source's last frame has been seen (and at ``COMPLETED`` for anything left), writes (docs/methods/ultrasound-dicom.md,
+"What is written back"):
 
 - a multi-frame clip: a TID 1500 Comprehensive 3D SR with per-frame contours (:func:`monai_ext.io.write_us_contour_sr`)
   and DICOM SEGs on key frames (:func:`monai_ext.io.write_us_seg` on derived single-frame key-frame instances);
@@ -50,8 +51,7 @@ from monai_ext.io import (
 from monai_ext.utils.atomic import StagedOutputs
 from monai_ext.utils.errors import USInputError
 from monai_ext.utils.flags import parse_flag
-
-from .dicom_frames import _scalar
+from monai_ext.utils.meta import meta_scalar
 
 Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
 if TYPE_CHECKING:
@@ -66,9 +66,9 @@ logger = logging.getLogger(__name__)
 
 
 def _box(value: Any) -> list[int] | None:
-    value = _scalar(value)
+    value = meta_scalar(value)
     if isinstance(value, (list, tuple)) and len(value) == 4:
-        return [int(_scalar(v)) for v in value]
+        return [int(meta_scalar(v)) for v in value]
     return None
 
 
@@ -264,18 +264,18 @@ class USInferenceResultsWriter:
         meta = dict(pred.meta) if isinstance(pred, MetaTensor) else {}
         if not meta and isinstance(item.get("image"), MetaTensor):
             meta = dict(item["image"].meta)
-        path = str(_scalar(meta.get("filename_or_obj", "")))
+        path = str(meta_scalar(meta.get("filename_or_obj", "")))
         if not path:
             raise ValueError(f"{type(self).__name__}: the prediction has no 'filename_or_obj' metadata.")
         arr = pred.detach().cpu().numpy() if isinstance(pred, torch.Tensor) else np.asarray(pred)
         arr = self._pack_structure_masks(path, arr) if self.overlapping else self._label_map(path, arr)
-        if bool(_scalar(meta.get("reverse_indexing", True))):
+        if bool(meta_scalar(meta.get("reverse_indexing", True))):
             arr = arr.T  # (X, Y) -> (H, W)
         source = self._open.get(path)
         if source is None:
             source = self._new_source(path, meta, item)
             self._open[path] = source
-        frame = _scalar(meta.get("frame_index", item.get(self.frame_key, 0)))
+        frame = meta_scalar(meta.get("frame_index", item.get(self.frame_key, 0)))
         frame = 0 if frame is None else int(frame)
         if frame in source.masks:
             raise ValueError(f"{path}: frame {frame} was predicted twice (shuffled or repeated data loader?).")
@@ -323,8 +323,8 @@ class USInferenceResultsWriter:
 
     def _new_source(self, path: str, meta: dict, item: dict) -> _Source:
         is_dicom = "SOPInstanceUID" in meta or self._dicom.verify_suffix(path)
-        n_file = int(_scalar(meta.get("NumberOfFrames", 1))) if is_dicom else 1
-        expected = _scalar(item.get(self.count_key))
+        n_file = int(meta_scalar(meta.get("NumberOfFrames", 1))) if is_dicom else 1
+        expected = meta_scalar(item.get(self.count_key))
         expected = int(expected) if isinstance(expected, (int, np.integer, float)) else n_file
         return _Source(path=path, expected=max(expected, 1), is_dicom=is_dicom, n_file_frames=n_file)
 
@@ -332,7 +332,8 @@ class USInferenceResultsWriter:
         """Region crop of a full-frame label map (when nothing lies outside it); sets the source's crop offset."""
         if not source.is_dicom:
             return arr
-        rows, columns = int(_scalar(meta.get("Rows", arr.shape[0]))), int(_scalar(meta.get("Columns", arr.shape[1])))
+        rows = int(meta_scalar(meta.get("Rows", arr.shape[0])))
+        columns = int(meta_scalar(meta.get("Columns", arr.shape[1])))
         offset = (0, 0)
         if arr.shape != (rows, columns):
             crop = _box(meta.get("crop_box"))

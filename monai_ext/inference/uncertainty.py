@@ -21,8 +21,8 @@ Three parts, named by the bundles' ``inference.json`` when ``uncertainty`` is tr
 
 - :class:`USDecoderDisagreementInferer`: runs all heads and returns the main logits with ``U`` appended as one more
   channel (disabled, it is exactly a ``SimpleInferer``);
-- :class:`USSplitUncertaintyd`: first postprocessing step, moves that channel to its own key (then ``Invertd`` brings
-  it back to the source geometry like the prediction);
+- :class:`USSplitUncertaintyd` (in :mod:`monai_ext.transforms.uncertainty`, re-exported here): first postprocessing
+  step, moves that channel to its own key (then ``Invertd`` brings it back to the source geometry like the prediction);
 - :class:`USUncertaintyMapWriter`: a handler writing ``<stem>_uncertainty.png`` (``round(255 U)``),
   ``<stem>_uncertainty.nii.gz`` (float32), plus ``uncertainty_scores.csv`` (per image: mean and max of ``U``).
 
@@ -35,20 +35,20 @@ from __future__ import annotations
 import csv
 import logging
 import os
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import nibabel as nib
 import numpy as np
 import torch
-from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.inferers import Inferer
-from monai.transforms import MapTransform
 from monai.utils import IgniteInfo, min_version, optional_import
 
 from monai_ext.data.inference_inputs import output_stem
+from monai_ext.transforms.uncertainty import USSplitUncertaintyd
+from monai_ext.utils.meta import meta_scalar
 
 Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
 if TYPE_CHECKING:
@@ -127,48 +127,6 @@ class USDecoderDisagreementInferer(Inferer):
         return torch.cat([main, decoder_disagreement(heads, self.activation).to(main.dtype)], dim=1)
 
 
-class USSplitUncertaintyd(MapTransform):
-    """Move the last channel of ``keys`` (the map appended by :class:`USDecoderDisagreementInferer`) to
-    ``uncertainty_key``; the prediction keeps the other channels. The moved map shares the prediction's metadata and
-    transform trace, so ``Invertd`` with ``orig_keys="image"`` inverts it like the prediction.
-
-    Args:
-        keys: the prediction key (one key).
-        uncertainty_key: key of the map, ``(1, *spatial)``.
-        allow_missing_keys: don't raise when the prediction is missing.
-    """
-
-    def __init__(self, keys: KeysCollection, uncertainty_key: str = "uncertainty", allow_missing_keys: bool = False):
-        super().__init__(keys, allow_missing_keys)
-        if len(self.keys) != 1:
-            raise ValueError(f"USSplitUncertaintyd takes one prediction key, got {self.keys}.")
-        self.uncertainty_key = uncertainty_key
-
-    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
-        d = dict(data)
-        for key in self.key_iterator(d):
-            pred = d[key]
-            if pred.shape[0] < 2:
-                raise ValueError(
-                    f"{key!r} has {pred.shape[0]} channel(s): no uncertainty channel to split off; is the inferer "
-                    "USDecoderDisagreementInferer with enabled=True?"
-                )
-            d[self.uncertainty_key] = pred[-1:]
-            d[key] = pred[:-1]
-        return d
-
-
-def _scalar(value: Any) -> Any:
-    """A collated-then-decollated metadata value (0-d tensor, 1-element list) back to a Python value."""
-    if isinstance(value, torch.Tensor):
-        return value.item() if value.numel() == 1 else value.tolist()
-    if isinstance(value, np.ndarray):
-        return value.item() if value.size == 1 else value.tolist()
-    if isinstance(value, (list, tuple)) and len(value) == 1:
-        return _scalar(value[0])
-    return value
-
-
 class USUncertaintyMapWriter:
     """Write each item's uncertainty map (after ``Invertd``: the source geometry) and the per-image scores.
 
@@ -228,7 +186,7 @@ class USUncertaintyMapWriter:
     def add(self, umap: Any) -> list[Path]:
         """Write the files of one map (``(1, X, Y)`` MetaTensor with the reader metadata); returns them."""
         meta = dict(umap.meta) if isinstance(umap, MetaTensor) else {}
-        source = str(_scalar(meta.get("filename_or_obj", "")))
+        source = str(meta_scalar(meta.get("filename_or_obj", "")))
         if not source:
             raise ValueError(f"{type(self).__name__}: the uncertainty map has no 'filename_or_obj' metadata.")
         arr = umap.detach().float().cpu().numpy() if isinstance(umap, torch.Tensor) else np.asarray(umap, np.float32)
@@ -236,12 +194,12 @@ class USUncertaintyMapWriter:
             arr = arr[0]
         if arr.ndim != 2:
             raise ValueError(f"{source}: expected a (1, X, Y) uncertainty map, got shape {tuple(arr.shape)}.")
-        if bool(_scalar(meta.get("reverse_indexing", True))):
+        if bool(meta_scalar(meta.get("reverse_indexing", True))):
             arr = arr.T  # (X, Y) -> (H, W)
         arr = np.clip(arr, 0.0, 1.0).astype(np.float32)  # bilinear inversion cannot leave [0, 1]; rounding can
         stem = output_stem(source)
-        n_frames = _scalar(meta.get("NumberOfFrames", 1))
-        frame = _scalar(meta.get("frame_index", 0))
+        n_frames = meta_scalar(meta.get("NumberOfFrames", 1))
+        frame = meta_scalar(meta.get("frame_index", 0))
         frame = int(frame) if isinstance(frame, (int, np.integer)) else 0
         if isinstance(n_frames, (int, np.integer)) and n_frames > 1:
             stem = f"{stem}_f{frame:04d}"
@@ -263,11 +221,11 @@ class USUncertaintyMapWriter:
 
     @staticmethod
     def _nifti(arr: np.ndarray, meta: dict, path: Path) -> Path:
-        spacing = _scalar(meta.get("spacing"))
+        spacing = meta_scalar(meta.get("spacing"))
         known = (
             isinstance(spacing, (list, tuple))
             and len(spacing) == 2
-            and str(_scalar(meta.get("spacing_source", "none"))) != "none"
+            and str(meta_scalar(meta.get("spacing_source", "none"))) != "none"
         )
         dx, dy = (float(spacing[0]), float(spacing[1])) if known else (1.0, 1.0)
         image = nib.Nifti1Image(np.ascontiguousarray(arr.T), np.diag([dx, dy, 1.0, 1.0]))

@@ -9,7 +9,16 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""monai_ext.io."""
+"""monai_ext.io: reading DICOM ultrasound images and clips, and writing results (DICOM SEG / SR, key frames, NIfTI,
+PNG).
+
+Modules: :mod:`~monai_ext.io.dicom_header` (header checks, region calibration), :mod:`~monai_ext.io.dicom_reader`
+(streaming reader), :mod:`~monai_ext.io.structure_codes` (coded concepts of the structures),
+:mod:`~monai_ext.io.writer_inputs` (source-header and mask checks shared by the writers),
+:mod:`~monai_ext.io.seg_writer` (DICOM SEG), :mod:`~monai_ext.io.keyframe_writer` (key frames of clips),
+:mod:`~monai_ext.io.sr_writer` (TID 1500 SR with contours), :mod:`~monai_ext.io.nifti_writer`,
+:mod:`~monai_ext.io.png_writer` and :mod:`~monai_ext.io.phantom_clip` (a synthetic test clip).
+"""
 
 from __future__ import annotations
 
@@ -27,18 +36,13 @@ from .dicom_header import (
     select_us_region,
 )
 from .dicom_reader import UltrasoundDicomReader, compute_us_overlay_mask, iter_us_frames
+from .keyframe_writer import write_us_keyframe
 from .nifti_writer import write_us_nifti
 from .phantom_clip import write_phantom_clip
 from .png_writer import OUTPUT_SOFTWARE_TAG, USAtomicPILWriter
-from .seg_writer import (
-    US_STRUCTURE_CODES,
-    USSegResult,
-    USStructureCode,
-    resolve_us_structure,
-    write_us_keyframe,
-    write_us_seg,
-)
+from .seg_writer import USSegResult, write_us_seg
 from .sr_writer import USContourSRResult, trace_mask_contours, write_us_contour_sr
+from .structure_codes import US_STRUCTURE_CODES, USStructureCode, resolve_us_structure
 
 __all__ = [
     "OUTPUT_SOFTWARE_TAG",

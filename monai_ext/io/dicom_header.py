@@ -20,9 +20,9 @@ BitsAllocated / 8 or cut off by the end of the file, and encapsulated pixel data
 Offset Table with another count) than NumberOfFrames or without its end. The pixel-data checks seek over the
 fragments, they do not read them.
 
-It also chooses the calibration region and the spacing (:func:`select_us_region`, the reader's spec section 2) and
-warns (:class:`USRegionWarning`) about region boxes that lie outside the image; such regions are ignored, and
-:func:`drop_us_regions_outside` removes them from datasets derived from the file.
+It also chooses the calibration region and the spacing (:func:`select_us_region`, docs/methods/ultrasound-dicom.md,
+"Region calibration") and warns (:class:`USRegionWarning`) about region boxes that lie outside the image; such regions
+are ignored, and :func:`drop_us_regions_outside` removes them from datasets derived from the file.
 """
 
 from __future__ import annotations
@@ -209,7 +209,8 @@ def _fit_box(region: USRegion, rows: int, columns: int) -> USRegion | None:
 def select_us_region(
     ds: Dataset,
 ) -> tuple[USRegion | None, tuple[float, float] | None, str, str]:
-    """Choose the calibration region and the spacing of an ultrasound header (spec §2).
+    """Choose the calibration region and the spacing of an ultrasound header (docs/methods/ultrasound-dicom.md, "Region
+    calibration").
 
     The first region that is 2D (``RegionSpatialFormat == 1``), tissue or colour flow and in cm on both axes
     gives the spacing ``(PhysicalDeltaX * 10, PhysicalDeltaY * 10)`` mm if its box fits the image (an overflow of
@@ -523,8 +524,9 @@ def read_us_header(
 
     Args:
         path: a DICOM Part 10 file.
-        require_us: accept only the ultrasound SOP classes of spec §5.1 (Ultrasound (Multi-frame) Image Storage and
-            their retired forms). With False any single/multi-frame image with pixel data is accepted.
+        require_us: accept only the ultrasound SOP classes of docs/methods/ultrasound-dicom.md, "Supported files"
+            (Ultrasound (Multi-frame) Image Storage and their retired forms). With False any single/multi-frame image
+            with pixel data is accepted.
         decoding_plugin: pydicom plugin to check for (see :func:`check_us_decoder`).
         warn_uncalibrated: emit a :class:`USCalibrationWarning` when the spacing is unknown.
 

@@ -9,7 +9,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Streaming reader for DICOM ultrasound images and cine clips (spec: shared/specs/ultrasound-dicom.md, §2, §3, §5).
+"""Streaming reader for DICOM ultrasound images and cine clips (docs/methods/ultrasound-dicom.md).
 
 The public pieces are:
 
@@ -288,7 +288,8 @@ def _overlay_mask_hw(header: USClipHeader, opts: _Options) -> np.ndarray | None:
 
 
 def compute_us_overlay_mask(path: str | os.PathLike, **options: Any) -> np.ndarray | None:
-    """Burned-in graphics of a clip: pixels constant over all frames and non-zero (spec §5.7).
+    """Burned-in graphics of a clip: pixels constant over all frames and non-zero (docs/methods/ultrasound-dicom.md,
+    "Burned-in overlays").
 
     The temporal test streams every frame once (running min/max), so memory does not grow with the clip length.
     Cache the result per clip for frame-level training and pass it to :func:`iter_us_frames` as ``overlay_mask``.
@@ -465,9 +466,10 @@ class UltrasoundDicomReader(ImageReader):
     does not; an int selects one frame (no time axis), a sequence keeps the time axis. Frames are decoded one at a
     time into a preallocated output, so memory is the output plus about one frame.
 
-    Calibration follows spec §2: spacing ``(PhysicalDeltaX * 10, PhysicalDeltaY * 10)`` mm from the first valid 2D
-    cm region, else ``PixelSpacing``, else unknown (``spacing_source="none"``, pixels, with a
-    :class:`USCalibrationWarning`). The affine is ``diag(dx, dy, 1, 1)`` with the origin at the crop offset.
+    Calibration follows docs/methods/ultrasound-dicom.md, "Region calibration": spacing ``(PhysicalDeltaX * 10,
+    PhysicalDeltaY * 10)`` mm from the first valid 2D cm region, else ``PixelSpacing``, else unknown
+    (``spacing_source="none"``, pixels, with a :class:`USCalibrationWarning`). The affine is ``diag(dx, dy, 1, 1)`` with
+    the origin at the crop offset.
 
     Args:
         frames: None or "all" (every frame, honouring StartTrim/StopTrim when ``use_trim``), an int, or a sequence of

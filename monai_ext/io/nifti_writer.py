@@ -9,7 +9,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Ultrasound label maps as NIfTI research outputs with nibabel (spec: shared/specs/ultrasound-dicom.md §6.4).
+"""Ultrasound label maps as NIfTI research outputs with nibabel (docs/methods/ultrasound-dicom.md, "NIfTI").
 
 A 2D + t label map is stored as ``(x = W, y = H, 1, T)`` with ``affine = diag(dx_mm, dy_mm, 1, 1)`` (origin at the
 crop offset in mm), units ``("mm", "sec")``, ``pixdim[4]`` = frame time in seconds and intent ``label``. NIfTI is for
@@ -30,15 +30,15 @@ from pydicom.dataset import Dataset
 from monai_ext.utils.atomic import atomic_output
 
 from .dicom_header import select_us_region
-from .seg_writer import _read_header, _source_name, _to_numpy
+from .writer_inputs import masks_to_numpy, read_source_header, source_name
 
 __all__ = ["write_us_nifti"]
 
 
 def _source_geometry(source: str | os.PathLike | Dataset) -> tuple[tuple[float, float] | None, float | None]:
-    header = _read_header(source)
+    header = read_source_header(source)
     if "Rows" not in header or "Columns" not in header:
-        raise ValueError(f"{_source_name(source)}: the source has no Rows / Columns.")
+        raise ValueError(f"{source_name(source)}: the source has no Rows / Columns.")
     _, spacing, _, _ = select_us_region(header)
     frame_time = float(header.FrameTime) if header.get("FrameTime") and float(header.FrameTime) > 0 else None
     if frame_time is None and header.get("CineRate") and float(header.CineRate) > 0:
@@ -66,8 +66,9 @@ def write_us_nifti(
         masks: ``(H, W)`` or ``(T, H, W)`` integer label map (``(X, Y)`` / ``(T, X, Y)`` with ``reverse_indexing``);
             numpy array or torch tensor. Frames are assumed consecutive at ``frame_time_ms``.
         out_path: ``.nii`` or ``.nii.gz`` file.
-        source: the source DICOM (path or dataset): spacing from its ultrasound region / PixelSpacing (spec §2) and the
-            frame time from FrameTime, CineRate or FrameTimeVector, unless given explicitly.
+        source: the source DICOM (path or dataset): spacing from its ultrasound region / PixelSpacing
+            (docs/methods/ultrasound-dicom.md, "Region calibration") and the frame time from FrameTime, CineRate or
+            FrameTimeVector, unless given explicitly.
         spacing_mm: ``(dx, dy)`` in mm (column, row); None and no calibrated source: 1 with unknown spatial units.
         frame_time_ms: frame interval in ms; None and unknown: 1 with unknown time units.
         crop_offset: full-frame ``(x0, y0)`` of the first mask pixel; the affine origin becomes ``(x0 dx, y0 dy)``.
@@ -76,7 +77,7 @@ def write_us_nifti(
     Returns:
         the written path. A 2D map is stored as ``(W, H)``, a clip as ``(W, H, 1, T)``.
     """
-    arr = _to_numpy(masks, "masks")
+    arr = masks_to_numpy(masks, "masks")
     if arr.ndim not in (2, 3):
         raise ValueError(f"masks must be a (H, W) or (T, H, W) label map, got shape {arr.shape}.")
     if arr.dtype.kind == "f" and not np.all(np.mod(arr, 1) == 0):

@@ -9,13 +9,14 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""TID 1500 Structured Report with per-frame contours for ultrasound clips (spec: ultrasound-dicom.md §6.3).
+"""TID 1500 Structured Report with per-frame contours for ultrasound clips (docs/methods/ultrasound-dicom.md,
+"Structured report with contours").
 
-A DICOM SEG cannot reference the frames of a clip without a Frame of Reference (spec §6.1), an SR can: every
-connected component of every structure in every frame becomes one TID 1410 planar ROI measurement group whose region
-is a closed POLYLINE (SCOORD, image pixel coordinates) referencing the clip frame (ReferencedFrameNumber, 1-based),
-with the structure's SNOMED CT finding type (:data:`monai_ext.io.US_STRUCTURE_CODES`) and, when the source is
-calibrated, its area in cm².
+A DICOM SEG cannot reference the frames of a clip without a Frame of Reference (docs/methods/ultrasound-dicom.md, "DICOM
+SEG"), an SR can: every connected component of every structure in every frame becomes one TID 1410 planar ROI
+measurement group whose region is a closed POLYLINE (SCOORD, image pixel coordinates) referencing the clip frame
+(ReferencedFrameNumber, 1-based), with the structure's SNOMED CT finding type (:data:`monai_ext.io.US_STRUCTURE_CODES`)
+and, when the source is calibrated, its area in cm².
 
 Contours come from :func:`trace_mask_contours`, an exact crack-following boundary tracer: vertices lie on pixel
 corners in the DICOM / highdicom image coordinate convention (``(0, 0)`` = top-left corner of the top-left pixel,
@@ -43,17 +44,16 @@ from scipy import ndimage
 from monai_ext.utils.atomic import atomic_output
 
 from .dicom_header import select_us_region
-from .seg_writer import (
-    USStructureCode,
-    _algorithm_version,
-    _check_binary,
-    _check_labels,
-    _complete_header,
-    _n_frames,
-    _read_header,
-    _source_name,
-    _structure_names,
-    _to_numpy,
+from .structure_codes import USStructureCode, resolve_structure_names
+from .writer_inputs import (
+    check_binary_masks,
+    check_label_map,
+    complete_source_header,
+    count_frames,
+    masks_to_numpy,
+    read_source_header,
+    resolve_algorithm_version,
+    source_name,
 )
 
 __all__ = ["trace_mask_contours", "USContourSRResult", "write_us_contour_sr"]
@@ -162,10 +162,10 @@ def trace_mask_contours(
         corner of the top-left pixel; each is closed (last point == first), traced clockwise on screen, components in
         raster order of their first pixel.
     """
-    mask = _to_numpy(mask, "mask")
+    mask = masks_to_numpy(mask, "mask")
     if mask.ndim != 2:
         raise ValueError(f"mask must be 2D (H, W), got shape {mask.shape}.")
-    mask = _check_binary(mask, "mask")
+    mask = check_binary_masks(mask, "mask")
     if connectivity not in (4, 8):
         raise ValueError(f"connectivity must be 4 or 8, got {connectivity!r}.")
     if holes not in HOLE_POLICIES:
@@ -203,7 +203,8 @@ class USContourSRResult:
         regions_per_structure: structure label -> number of contours over all frames.
         frame_numbers: the 1-based source frame numbers the masks were given for (None for a single-frame source).
         area_unit: ``"cm2"`` when areas were written, None when the spacing is unknown (or areas were disabled).
-        spacing_source: ``"region"``, ``"pixel_spacing"`` or ``"none"`` (spec §2).
+        spacing_source: ``"region"``, ``"pixel_spacing"`` or ``"none"`` (docs/methods/ultrasound-dicom.md, "Region
+            calibration").
     """
 
     sr_path: Path
@@ -217,18 +218,18 @@ class USContourSRResult:
 
 def _sr_masks(masks: Any, n_structures: int, name: str) -> tuple[np.ndarray, bool]:
     """-> (``(T, H, W)`` label maps or ``(T, S, H, W)`` bool masks, is_label_map); split per frame later."""
-    arr = _to_numpy(masks, "masks")
+    arr = masks_to_numpy(masks, "masks")
     if arr.ndim == 2:
         arr = arr[None]
     if arr.ndim == 3:
-        return _check_labels(arr, n_structures, name), True
+        return check_label_map(arr, n_structures, name), True
     if arr.ndim == 4:
         if arr.shape[1] != n_structures:
             raise ValueError(
                 f"{name}: masks of shape {arr.shape} have {arr.shape[1]} structure channel(s) (axis 1) but "
                 f"{n_structures} structure name(s) were given."
             )
-        return _check_binary(arr, name), False
+        return check_binary_masks(arr, name), False
     raise ValueError(
         f"{name}: masks must be (T, H, W) label maps or (T, S, H, W) per-structure masks (or one (H, W) label map "
         f"for a single-frame source), got shape {arr.shape}."
@@ -307,8 +308,9 @@ def write_us_contour_sr(
     tracking identifier ``"<structure> frame <k>"`` (``" part <j>"`` added when a structure has several components
     in a frame; no frame for single-frame sources), a closed POLYLINE region in full-frame pixel coordinates
     referencing the source frame ``k`` (1-based), the structure's finding type, category and anatomic sites, the
-    algorithm identification and, when the source has a valid calibration (spec §2) and the contour lies inside the
-    calibrated region, its area in cm². Frames or structures with an empty mask produce no group.
+    algorithm identification and, when the source has a valid calibration (docs/methods/ultrasound-dicom.md, "Region
+    calibration") and the contour lies inside the calibrated region, its area in cm². Frames or structures with an
+    empty mask produce no group.
 
     Args:
         source_clip: the source DICOM (path or dataset), multi-frame or single-frame.
@@ -341,10 +343,10 @@ def write_us_contour_sr(
     Returns:
         a :class:`USContourSRResult`.
     """
-    name = _source_name(source_clip)
-    structures = _structure_names(structure_names)
-    header = _complete_header(_read_header(source_clip), name)
-    n_frames = _n_frames(header)
+    name = source_name(source_clip)
+    structures = resolve_structure_names(structure_names)
+    header = complete_source_header(read_source_header(source_clip), name)
+    n_frames = count_frames(header)
     rows, columns = int(header.Rows), int(header.Columns)
     arr, is_label_map = _sr_masks(masks, len(structures), name)
     if reverse_indexing:
@@ -358,7 +360,7 @@ def write_us_contour_sr(
         calibrated_box = (region.x0, region.y0, region.x1 + 1, region.y1 + 1)  # pixel-corner coordinates
     else:
         calibrated_box = (0, 0, columns, rows)
-    version = _algorithm_version(algorithm_version)
+    version = resolve_algorithm_version(algorithm_version)
     algorithm = hd.sr.AlgorithmIdentification(name=algorithm_name, version=version)
     sop_class, sop_instance = str(header.SOPClassUID), str(header.SOPInstanceUID)
 

@@ -9,7 +9,13 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""monai_ext.transforms."""
+"""monai_ext.transforms: array and dictionary transforms of ultrasound images and masks (MONAI style: ``X`` array,
+``Xd`` / ``XD`` / ``XDict`` dictionary versions).
+
+Includes the inference transforms moved from :mod:`monai_ext.inference`: frame-by-frame loading of DICOM clips and
+the invertible region crop (:mod:`~monai_ext.transforms.dicom_frames`), and the split of the decoder-disagreement
+channel (:mod:`~monai_ext.transforms.uncertainty`).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +29,14 @@ from .acoustic_shadow import (
     estimate_sector_apex,
     fov_from_intensity,
     scan_coordinates,
+)
+from .dicom_frames import (
+    USLoadImageFrameD,
+    USLoadImageFramed,
+    USLoadImageFrameDict,
+    USRegionCropD,
+    USRegionCropd,
+    USRegionCropDict,
 )
 from .image import LUMA_WEIGHTS, USImageChannels, USImageChannelsD, USImageChannelsd, USImageChannelsDict
 from .mask_export import USLabelToMask, USLabelToMaskd
@@ -56,6 +70,7 @@ from .shadow_imitation import (
     USShadowImitationDict,
     load_shadow_mask_file,
 )
+from .uncertainty import USSplitUncertaintyD, USSplitUncertaintyd, USSplitUncertaintyDict
 
 __all__ = [
     "ACOUSTIC_ANCHORS",
@@ -69,6 +84,15 @@ __all__ = [
     "USAcousticShadow",
     "USAcousticShadowResult",
     "USAcousticShadowSimulator",
+    "USLoadImageFrameD",
+    "USLoadImageFrameDict",
+    "USLoadImageFramed",
+    "USRegionCropD",
+    "USRegionCropDict",
+    "USRegionCropd",
+    "USSplitUncertaintyD",
+    "USSplitUncertaintyDict",
+    "USSplitUncertaintyd",
     "USMatMaskPreset",
     "USSegFixTargets",
     "USSegFixTargetsD",

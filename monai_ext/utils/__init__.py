@@ -15,6 +15,7 @@ from __future__ import annotations
 from .atomic import StagedOutputs, atomic_output, temporary_sibling
 from .errors import USInputError, find_input_error, input_error_lines, install_input_error_hook
 from .flags import parse_flag
+from .meta import meta_scalar
 
 __all__ = [
     "StagedOutputs",
@@ -23,6 +24,7 @@ __all__ = [
     "find_input_error",
     "input_error_lines",
     "install_input_error_hook",
+    "meta_scalar",
     "parse_flag",
     "temporary_sibling",
 ]

@@ -84,3 +84,94 @@ def test_checkpoints_are_written_atomically_a_failed_save_keeps_the_previous_fil
     assert (tmp_path / "final.pt").read_bytes() == before  # the old file is intact, no truncated one in its place
     assert torch.load(tmp_path / "final.pt", weights_only=True)["weight"].shape == (1, 2)  # one object: its state alone
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("tmp")]  # the partial temporary file is removed
+
+
+def test_a_failed_first_save_leaves_no_file_at_all(tmp_path, monkeypatch):
+    from ignite.engine import Engine, Events
+
+    from monai_ext.handlers import USAtomicCheckpointSaver
+
+    def save_half_then_fail(obj, f, *args, **kwargs):
+        f.write(b"PK half a checkpoint")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(torch, "save", save_half_then_fail)
+    engine = Engine(lambda e, b: None)
+    USAtomicCheckpointSaver(save_dir=str(tmp_path), save_dict={"model": torch.nn.Linear(2, 1)}, save_final=True,
+                            final_filename="final.pt").attach(engine)
+    with pytest.raises(OSError, match="No space left"):
+        engine.fire_event(Events.COMPLETED)
+    assert list(tmp_path.iterdir()) == []  # neither a truncated final.pt nor the temporary file
+
+
+def test_what_the_resumable_handler_saves_and_restores(tmp_path):
+    from ignite.engine import Engine
+
+    class Method:  # a method with a state of its own (like the Mean Teacher's EMA teacher)
+        def __init__(self):
+            self.steps = 0
+
+        def state_dict(self):
+            return {"steps": self.steps}
+
+        def load_state_dict(self, state):
+            self.steps = state["steps"]
+
+    net = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+
+    def step(engine, batch):
+        optimizer.zero_grad()
+        net(torch.ones(1, 2)).sum().backward()
+        optimizer.step()
+        engine.method.steps += 1
+
+    engine = Engine(step)
+    engine.method = Method()
+    ResumableCheckpointHandler(str(tmp_path), {"model": net, "optimizer": optimizer}, save_interval=2,
+                               n_saved=2).attach(engine)
+    engine.run(range(7), max_epochs=1)
+    # every 2 iterations, the 2 newest kept, and the final state at the end
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "checkpoint_checkpoint_iteration=4.pt",
+        "checkpoint_checkpoint_iteration=6.pt",
+        "checkpoint_final.pt",
+    ]
+    state = torch.load(tmp_path / "checkpoint_checkpoint_iteration=6.pt", weights_only=False)
+    assert sorted(state) == ["method", "model", "optimizer", "trainer"]
+    assert state["trainer"]["iteration"] == 6 and state["method"] == {"steps": 6}
+    final = torch.load(tmp_path / "checkpoint_final.pt", weights_only=False)
+    assert final["trainer"]["iteration"] == 7 and final["method"] == {"steps": 7}
+    torch.testing.assert_close(final["model"]["weight"], net.weight.detach())
+    assert latest_checkpoint(tmp_path).endswith("iteration=6.pt")  # the newest interval checkpoint, not "final"
+
+    # resuming restores the weights, the method state and the iteration of the newest interval checkpoint (6)
+    net2 = torch.nn.Linear(2, 1)
+    optimizer2 = torch.optim.SGD(net2.parameters(), lr=0.1)
+    engine2 = Engine(lambda e, b: None)
+    engine2.method = Method()
+    handler = ResumableCheckpointHandler(str(tmp_path), {"model": net2, "optimizer": optimizer2}, save_interval=2,
+                                         resume=True)
+    handler.attach(engine2)
+    engine2.run(range(7), max_epochs=1)
+    assert handler.resumed_from.endswith("iteration=6.pt")
+    assert engine2.state.iteration == 7 and engine2.method.steps == 6  # one iteration left to run, state restored
+    torch.testing.assert_close(net2.weight.detach(), state["model"]["weight"])
+
+
+def test_refused_arguments():
+    net = torch.nn.Linear(2, 2)
+    with pytest.raises(ValueError, match="save_interval must be a positive number of iterations, got 0"):
+        ResumableCheckpointHandler("x", {"model": net}, save_interval=0)
+    with pytest.raises(ValueError, match="must not contain 'trainer'"):
+        ResumableCheckpointHandler("x", {"model": net, "trainer": net}, save_interval=1)
+
+
+def test_resuming_without_a_checkpoint_starts_fresh_with_a_warning(tmp_path, caplog):
+    from ignite.engine import Engine
+
+    handler = ResumableCheckpointHandler(str(tmp_path), {"model": torch.nn.Linear(2, 2)}, save_interval=5, resume=True)
+    with caplog.at_level("WARNING"):
+        handler.attach(Engine(lambda e, b: None))
+    assert handler.resumed_from is None
+    assert f"resume requested but no checkpoint in {tmp_path}: starting from scratch." in caplog.text

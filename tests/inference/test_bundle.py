@@ -18,7 +18,6 @@ masks back in the source geometry, SR / SEG written, valid and referencing their
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 import unittest
 from pathlib import Path
@@ -31,18 +30,12 @@ from PIL import Image
 
 from monai_ext.inference import run_bundle_inference
 from monai_ext.io import USDicomError, write_phantom_clip
+from tests.fixtures import dciodvfy_errors
 
 BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "meanteacher_us_segmentation"
 TINY = {"load_pretrain": False, "image_size": [48, 48], "features": [4, 8, 16, 32, 64], "task": "cardiac"}
 FRAMES, SIZE = 6, 64
 
-
-def _dciodvfy_errors(path: Path) -> list[str]:
-    exe = shutil.which("dciodvfy")
-    if exe is None:
-        raise unittest.SkipTest("dciodvfy (dicom3tools) is not installed")
-    run = subprocess.run([exe, str(path)], capture_output=True, text=True, timeout=60)
-    return [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
 
 
 def _referenced_frames(ds: pydicom.Dataset, uid: str) -> set[int]:
@@ -85,7 +78,7 @@ class TestRunBundleInference(unittest.TestCase):
             for n in keys:
                 self.assertIn(n.replace("_seg", "_keyframe"), names)
         for path in self.written:
-            self.assertEqual(_dciodvfy_errors(path), [], path.name)
+            self.assertEqual(dciodvfy_errors(path), [], path.name)
 
     def test_sr_references_every_frame_of_its_clip(self):
         for source, stem, n in ((self.clip, "clip", FRAMES), (self.ybr, "examples_ybr_color", 30)):

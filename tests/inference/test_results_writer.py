@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 import unittest
 from pathlib import Path
@@ -30,18 +29,12 @@ from scipy import ndimage
 
 from monai_ext.inference import USInferenceResultsWriter, USLoadImageFramed, select_us_keyframes
 from monai_ext.io import write_phantom_clip
+from tests.fixtures import dciodvfy_errors
 
 FRAMES, SIZE = 5, 64
 NAMES = ["lv", "myocardium", "la"]
 CODES = {"87878005": 1, "49848007": 2, "82471001": 3}  # SNOMED CT: left ventricle, LV myocardium, left atrium
 
-
-def _dciodvfy_errors(path: Path) -> list[str]:
-    exe = shutil.which("dciodvfy")
-    if exe is None:
-        raise unittest.SkipTest("dciodvfy (dicom3tools) is not installed")
-    run = subprocess.run([exe, str(path)], capture_output=True, text=True, timeout=60)
-    return [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
 
 
 def _pred(label_hw: np.ndarray, meta: dict) -> MetaTensor:
@@ -95,7 +88,7 @@ class TestResultsWriterOnClip(unittest.TestCase):
         self.assertEqual(self.writer.written, self.written)
         self.assertEqual(self.writer.outputs[str(self.clip)], self.written)
         for path in self.written:
-            self.assertEqual(_dciodvfy_errors(path), [], path.name)
+            self.assertEqual(dciodvfy_errors(path), [], path.name)
 
     def test_sr_contours_reference_every_frame(self):
         sr = pydicom.dcmread(self.written[0])
@@ -289,7 +282,7 @@ class TestResultsWriterSingleFrame(unittest.TestCase):
             _run(writer, [{"image": path, "frame": 0, "num_frames": 1}], [_pred(label, meta)])
             written = writer.written
             self.assertEqual([p.name for p in written], ["examples_rgb_color_seg.dcm"])
-            self.assertEqual(_dciodvfy_errors(written[0]), [])
+            self.assertEqual(dciodvfy_errors(written[0]), [])
             seg = hd.seg.segread(written[0])
             segment = seg.SegmentSequence[0]
             self.assertEqual(segment.SegmentedPropertyCategoryCodeSequence[0].CodeValue, "49755003")

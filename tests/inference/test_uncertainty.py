@@ -1,7 +1,8 @@
 # Copyright (c) 2026 monai_ext contributors
 # Licensed under the Apache License, Version 2.0 (the "License").
-"""Tests of monai_ext.inference.uncertainty: the decoder-disagreement map, its inferer, split transform and writer,
-and the ``uncertainty`` option of the CCT and MGCC bundles' inference.json (docs/uncertainty.md)."""
+"""Tests of monai_ext.inference.uncertainty: the decoder-disagreement map, its inferer and writer, and the
+``uncertainty`` option of the CCT and MGCC bundles' inference.json (docs/uncertainty.md). The split transform is
+tested in tests/transforms/test_uncertainty.py."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from PIL import Image
 
 from monai_ext.inference import (
     USDecoderDisagreementInferer,
-    USSplitUncertaintyd,
     USUncertaintyMapWriter,
     decoder_disagreement,
     run_bundle_inference,
@@ -72,16 +72,6 @@ def test_inferer_appends_the_map_and_disabled_is_plain_inference():
         USDecoderDisagreementInferer()(x, USUNet(features=(4, 8, 16, 32, 64)).eval())
     with pytest.raises(ValueError, match="activation"):
         USDecoderDisagreementInferer(activation="relu")
-
-
-def test_split_moves_the_last_channel():
-    pred = MetaTensor(torch.arange(3 * 4.0).view(3, 2, 2), meta={"filename_or_obj": "a.png"})
-    d = USSplitUncertaintyd("pred")({"pred": pred})
-    assert d["pred"].shape == (2, 2, 2) and d["uncertainty"].shape == (1, 2, 2)
-    torch.testing.assert_close(d["uncertainty"].as_tensor(), pred[2:].as_tensor())
-    assert d["uncertainty"].meta["filename_or_obj"] == "a.png"
-    with pytest.raises(ValueError, match="no uncertainty channel"):
-        USSplitUncertaintyd("pred")({"pred": torch.zeros(1, 2, 2)})
 
 
 def test_writer_png_nifti_and_scores(tmp_path):

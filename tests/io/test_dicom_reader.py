@@ -30,7 +30,6 @@ import pydicom
 from monai.data import MetaTensor
 from monai.transforms import EnsureChannelFirstd, LoadImage, LoadImaged
 from parameterized import parameterized
-from pydicom.data import get_testdata_file
 from pydicom.pixels import apply_color_lut, pixel_array
 
 import monai_ext.io.dicom_header as dh
@@ -43,6 +42,7 @@ from monai_ext.io import (
     read_us_header,
     write_phantom_clip,
 )
+from tests.fixtures import pydicom_sample
 
 _real_connect = socket.socket.connect
 
@@ -59,12 +59,7 @@ def tearDownModule():  # noqa: N802 - unittest hook
     socket.socket.connect = _real_connect
 
 
-def sample(name: str) -> str:
-    """A sample file from the installed pydicom / pydicom-data packages (never downloaded)."""
-    path = get_testdata_file(name, download=False)
-    if path is None:
-        raise unittest.SkipTest(f"{name} is not installed (pip install pydicom-data)")
-    return str(path)
+sample = pydicom_sample  # a sample file of the installed packages (never downloaded)
 
 
 def read(path, **kwargs):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import shutil
-import subprocess
 import tempfile
 import unittest
 from pathlib import Path
@@ -29,6 +28,7 @@ from pydicom.data import get_testdata_file
 from scipy import ndimage
 
 from monai_ext.io import UltrasoundDicomReader, trace_mask_contours, write_phantom_clip, write_us_contour_sr
+from tests.fixtures import dciodvfy_errors
 
 COMPREHENSIVE_3D_SR = "1.2.840.10008.5.1.4.1.1.88.34"
 STRIPPED = (
@@ -46,14 +46,6 @@ STRIPPED = (
 )
 NAMES = ["lv", "myocardium", "la"]
 
-
-def _dciodvfy_errors(path: Path) -> list[str]:
-    """The "Error" lines dciodvfy (Debian dicom3tools) prints for a file; skips the test without the tool."""
-    exe = shutil.which("dciodvfy")
-    if exe is None:
-        raise unittest.SkipTest("dciodvfy (dicom3tools) is not installed")
-    run = subprocess.run([exe, str(path)], capture_output=True, text=True, timeout=60)
-    return [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
 
 
 def _raster(polygons: list[np.ndarray], rows: int, columns: int) -> np.ndarray:
@@ -147,7 +139,7 @@ class TestContourSR(unittest.TestCase):
         )
 
     def test_valid_sr(self):
-        self.assertEqual(_dciodvfy_errors(self.result.sr_path), [])
+        self.assertEqual(dciodvfy_errors(self.result.sr_path), [])
         sr = pydicom.dcmread(self.result.sr_path)
         self.assertEqual((sr.SOPClassUID, sr.Modality), (COMPREHENSIVE_3D_SR, "SR"))
         self.assertEqual(sr.StudyInstanceUID, self.ds.StudyInstanceUID)
@@ -200,7 +192,7 @@ class TestContourSR(unittest.TestCase):
             reverse_indexing=True,
         )
         self.assertEqual(result.frame_numbers, [2, 4])
-        self.assertEqual(_dciodvfy_errors(result.sr_path), [])
+        self.assertEqual(dciodvfy_errors(result.sr_path), [])
         groups = hd.sr.srread(result.sr_path).content.get_planar_roi_measurement_groups()
         expected = {
             (g.tracking_identifier, tuple(g.roi.value.ravel())) for g in self.groups if _frame_number(g) in (2, 4)
@@ -214,7 +206,7 @@ class TestContourSR(unittest.TestCase):
         self.assertEqual(result.absent_structures, ["la"])
         self.assertEqual(result.regions_per_structure["la"], 0)
         self.assertIsNone(result.area_unit)
-        self.assertEqual(_dciodvfy_errors(result.sr_path), [])
+        self.assertEqual(dciodvfy_errors(result.sr_path), [])
         content = hd.sr.srread(result.sr_path).content
         self.assertTrue(all(not g.get_measurements() for g in content.get_planar_roi_measurement_groups()))
         (absent,) = content.get_image_measurement_groups()
@@ -231,7 +223,7 @@ class TestContourSR(unittest.TestCase):
         untouched = copy.deepcopy(stripped)
         result = write_us_contour_sr(stripped, self.masks, NAMES, self.tmp / "stripped.dcm")
         self.assertEqual(stripped, untouched)
-        self.assertEqual(_dciodvfy_errors(result.sr_path), [])
+        self.assertEqual(dciodvfy_errors(result.sr_path), [])
         sr = pydicom.dcmread(result.sr_path)
         self.assertEqual((sr.PatientID, sr.StudyTime), ("", ""))
 
@@ -263,7 +255,7 @@ class TestSingleFrameSR(unittest.TestCase):
         label[300:330, 400:460] = 1  # a second lesion
         with tempfile.TemporaryDirectory() as tmp:
             result = write_us_contour_sr(src, label, ["breast_lesion"], Path(tmp) / "sr.dcm")
-            self.assertEqual(_dciodvfy_errors(result.sr_path), [])
+            self.assertEqual(dciodvfy_errors(result.sr_path), [])
             self.assertEqual((result.n_regions, result.frame_numbers), (2, None))
             self.assertEqual((result.area_unit, result.spacing_source), (None, "none"))
             groups = hd.sr.srread(result.sr_path).content.get_planar_roi_measurement_groups()

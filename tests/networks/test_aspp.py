@@ -16,20 +16,16 @@ from __future__ import annotations
 import unittest
 
 import torch
-from torch import nn
 
 from monai_ext.networks.blocks import SABRASPP, DepthwiseSeparableConv2d
-
-
-def _n_params(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
+from tests.fixtures import n_params
 
 
 class TestSABRASPP(unittest.TestCase):
     def test_parameter_count(self):
         aspp = SABRASPP()
-        self.assertEqual(_n_params(aspp), 186_624)
-        self.assertEqual(_n_params(DepthwiseSeparableConv2d(128, 128, 3, 12, 12)), 128 * 9 + 128 * 128)
+        self.assertEqual(n_params(aspp), 186_624)
+        self.assertEqual(n_params(DepthwiseSeparableConv2d(128, 128, 3, 12, 12)), 128 * 9 + 128 * 128)
         depthwise = aspp.branches[2][0][0]
         self.assertEqual((depthwise.dilation, depthwise.padding, depthwise.groups), ((24, 24), (24, 24), 128))
         self.assertEqual(aspp.project[-1].p, 0.5)

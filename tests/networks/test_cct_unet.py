@@ -22,10 +22,7 @@ from torch import nn
 
 from monai_ext.networks.blocks import DropoutPerturbation, FeatureDropoutPerturbation, FeatureNoisePerturbation
 from monai_ext.networks.nets import CCTUNet, USUNet
-
-
-def _n_params(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
+from tests.fixtures import n_params
 
 
 def _eval_norm_and_dropout(m: nn.Module) -> None:
@@ -40,12 +37,12 @@ class TestParameterCounts(unittest.TestCase):
     def test_counts(self):
         # evaluation.md §5: 1.81 M and 3.71 M; exact values checked against SSL4MIS 06df6047 with 2 classes
         unet, cct = USUNet(in_channels=1, out_channels=2), CCTUNet(in_channels=1, out_channels=2)
-        self.assertEqual(_n_params(unet), 1_813_474)
-        self.assertEqual(_n_params(cct), 3_712_504)
-        self.assertEqual(round(_n_params(unet) / 1e6, 2), 1.81)
-        self.assertEqual(round(_n_params(cct) / 1e6, 2), 3.71)
+        self.assertEqual(n_params(unet), 1_813_474)
+        self.assertEqual(n_params(cct), 3_712_504)
+        self.assertEqual(round(n_params(unet) / 1e6, 2), 1.81)
+        self.assertEqual(round(n_params(cct) / 1e6, 2), 3.71)
         # the 3x3 head has 16*9 + 1 parameters per extra class
-        self.assertEqual(_n_params(USUNet(out_channels=4)) - _n_params(unet), 2 * 145)
+        self.assertEqual(n_params(USUNet(out_channels=4)) - n_params(unet), 2 * 145)
 
 
 class TestUSUNet(unittest.TestCase):

@@ -21,10 +21,7 @@ from parameterized import parameterized
 from torch import nn
 
 from monai_ext.networks.blocks import ConvMixerBlock, ConvMixerLayer
-
-
-def _n_params(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
+from tests.fixtures import n_params
 
 
 class TestConvMixer(unittest.TestCase):
@@ -33,14 +30,14 @@ class TestConvMixer(unittest.TestCase):
         # depthwise d*k*k + d, pointwise d*d + d, two BNs 2d each: d^2 + d (k^2 + 6)
         with torch.device("meta"):
             layer = ConvMixerLayer(2, dim, k)
-        self.assertEqual(_n_params(layer), dim * dim + dim * (k * k + 6))
+        self.assertEqual(n_params(layer), dim * dim + dim * (k * k + 6))
 
     def test_mgcc_bottleneck_count(self):
         with torch.device("meta"):
             blocks = [ConvMixerBlock(2, 1024, 3, 7) for _ in range(3)]
             layer = ConvMixerLayer(2, 1024, 7)
-        self.assertEqual(_n_params(layer), 1_104_896)
-        self.assertEqual(sum(_n_params(b) for b in blocks), 9_944_064)  # mgcc.md §10
+        self.assertEqual(n_params(layer), 1_104_896)
+        self.assertEqual(sum(n_params(b) for b in blocks), 9_944_064)  # mgcc.md §10
         self.assertEqual(len(blocks[0]), 3)
 
     def test_order_act_then_norm(self):

@@ -21,10 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from monai_ext.networks.blocks import EdgeRegionInpainting, eri_confidence
-
-
-def _n_params(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
+from tests.fixtures import n_params
 
 
 class TestERI(unittest.TestCase):
@@ -36,7 +33,7 @@ class TestERI(unittest.TestCase):
         torch.testing.assert_close(eri_confidence(torch.full((3,), 0.5)), torch.zeros(3))  # no division by zero
 
     def test_two_class_module(self):
-        self.assertEqual(_n_params(EdgeRegionInpainting(128, 2)), 147_584 + 256 + 258)
+        self.assertEqual(n_params(EdgeRegionInpainting(128, 2)), 147_584 + 256 + 258)
         torch.manual_seed(0)
         eri = EdgeRegionInpainting(4, 2).eval()
         feature, logits = torch.randn(2, 4, 8, 8), torch.randn(2, 2, 8, 8)

@@ -22,13 +22,10 @@ from torch import nn
 
 from monai_ext.networks.blocks import DropoutPerturbation, FeatureDropoutPerturbation, FeatureNoisePerturbation
 from monai_ext.networks.nets import MGCCDecoder, MGCCNet
+from tests.fixtures import n_params
 
 from .checkpointing import assert_checkpointing_matches
 from .memory_format import assert_channels_last_training_matches, bfloat16_training_curves
-
-
-def _n_params(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
 
 
 def _bn_eval(m: nn.Module) -> None:
@@ -53,19 +50,19 @@ class TestParameterCounts(unittest.TestCase):
     def test_full_size_counts(self):
         with torch.device("meta"):  # no memory, no forward pass
             net = MGCCNet()
-        self.assertEqual(_n_params(net), 122_182_980)
+        self.assertEqual(n_params(net), 122_182_980)
         self.assertEqual(net.parameter_count(), 122_182_980)
         self.assertEqual(net.parameter_count(inference=True), 52_142_145)
-        self.assertEqual(_n_params(net.encoder), 18_851_136)
-        self.assertEqual(sum(_n_params(m) for m in (net.convmixer1, net.convmixer2, net.convmixer3)), 9_944_064)
+        self.assertEqual(n_params(net.encoder), 18_851_136)
+        self.assertEqual(sum(n_params(m) for m in (net.convmixer1, net.convmixer2, net.convmixer3)), 9_944_064)
         for dec in (net.main_decoder, net.aux_decoder1, net.aux_decoder2, net.aux_decoder3):
-            self.assertEqual(_n_params(dec), 23_346_945)
-        self.assertEqual(sum(_n_params(s.gate) for s in net.main_decoder.stages), 7_671_040)
+            self.assertEqual(n_params(dec), 23_346_945)
+        self.assertEqual(sum(n_params(s.gate) for s in net.main_decoder.stages), 7_671_040)
 
     def test_decoder_multi_channel_count(self):
         with torch.device("meta"):
             dec = MGCCDecoder(2, 3)
-        self.assertEqual(_n_params(dec), 23_347_075)  # msmo.md §3.3, C = 3
+        self.assertEqual(n_params(dec), 23_347_075)  # msmo.md §3.3, C = 3
 
 
 class TestMGCCNet(unittest.TestCase):

@@ -21,17 +21,14 @@ from parameterized import parameterized
 from torch import nn
 
 from monai_ext.networks.blocks import MSAGBlock
-
-
-def _n_params(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
+from tests.fixtures import n_params
 
 
 class TestMSAGBlock(unittest.TestCase):
     @parameterized.expand([(64, 90_880), (16, 22 * 16 * 16 + 12 * 16), (512, 22 * 512 * 512 + 12 * 512)])
     def test_parameter_count(self, channels, expected):
         # 1x1, 3x3, dilated 3x3 (C*C*k*k + C bias + 2C BN each) and the 3C -> C vote conv + BN: 22 C^2 + 12 C
-        self.assertEqual(_n_params(MSAGBlock(2, channels)), expected)
+        self.assertEqual(n_params(MSAGBlock(2, channels)), expected)
 
     def test_structure(self):
         m = MSAGBlock(2, 8)

@@ -28,6 +28,7 @@ from monai_ext.networks.blocks import (
     MSMOConvLSTMCell,
 )
 from monai_ext.networks.nets import MGCCDecoder, MSMOEncoder, MSMOHConvLSTMDecoder, MSMONet, MSMOResidualBlock
+from tests.fixtures import n_params
 
 from .checkpointing import assert_checkpointing_matches
 from .memory_format import assert_channels_last_training_matches, bfloat16_training_curves
@@ -35,9 +36,6 @@ from .memory_format import assert_channels_last_training_matches, bfloat16_train
 # tiny decoder widths for x1..x5: hidden sizes 32/16/8/4, head 4 -> 2 -> 1
 _SMALL = (4, 8, 16, 32, 64)
 
-
-def _n_params(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
 
 
 def _features(batch: int = 2, size: int = 32, widths=_SMALL, seed: int = 0) -> list[torch.Tensor]:
@@ -72,31 +70,31 @@ class TestParameterCounts(unittest.TestCase):
     def test_full_size(self, _, kwargs, train_count, infer_count, decoder_count):
         with torch.device("meta"):
             net = MSMONet(**kwargs)
-        self.assertEqual(_n_params(net), train_count)
+        self.assertEqual(n_params(net), train_count)
         self.assertEqual(net.parameter_count(), train_count)
         self.assertEqual(net.parameter_count(inference=True), infer_count)
-        self.assertEqual(_n_params(net.encoder), 19_553_600)
-        self.assertEqual(sum(_n_params(m) for m in (net.convmixer1, net.convmixer2, net.convmixer3)), 9_944_064)
+        self.assertEqual(n_params(net.encoder), 19_553_600)
+        self.assertEqual(sum(n_params(m) for m in (net.convmixer1, net.convmixer2, net.convmixer3)), 9_944_064)
         for dec in (net.main_decoder, net.aux_decoder1.decoder, net.aux_decoder2.decoder, net.aux_decoder3.decoder):
-            self.assertEqual(_n_params(dec), decoder_count)
+            self.assertEqual(n_params(dec), decoder_count)
 
     def test_hconvlstm_breakdown(self):
         with torch.device("meta"):
             dec = MSMOHConvLSTMDecoder()
             legacy = MSMOHConvLSTMDecoder(legacy_unused_msag1=True)
-        self.assertEqual([_n_params(c) for c in dec.cells], [28_313_600, 11_797_504, 2_949_632, 737_536])
+        self.assertEqual([n_params(c) for c in dec.cells], [28_313_600, 11_797_504, 2_949_632, 737_536])
         self.assertEqual([c.hidden_channels for c in dec.cells], [512, 256, 128, 64])
-        self.assertEqual(_n_params(dec.head), 18_817)
-        self.assertEqual(_n_params(dec.gates), 7_671_040 - 90_880)
+        self.assertEqual(n_params(dec.head), 18_817)
+        self.assertEqual(n_params(dec.gates), 7_671_040 - 90_880)
         self.assertEqual(len(dec.unused_gates), 0)  # no dead msag1 by default
-        self.assertEqual(_n_params(legacy.gates) + _n_params(legacy.unused_gates), 7_671_040)
+        self.assertEqual(n_params(legacy.gates) + n_params(legacy.unused_gates), 7_671_040)
         for gate, width in zip(dec.gates, (512, 256, 128)):
             self.assertEqual(gate.channels, width)
 
     def test_residual_block_count(self):
         with torch.device("meta"):
             for cin, cout in ((3, 64), (512, 1024), (8, 8)):  # shortcut always present, also for cin == cout
-                self.assertEqual(_n_params(MSMOResidualBlock(2, cin, cout)), 10 * cin * cout + 9 * cout**2 + 9 * cout)
+                self.assertEqual(n_params(MSMOResidualBlock(2, cin, cout)), 10 * cin * cout + 9 * cout**2 + 9 * cout)
 
 
 class TestEncoder(unittest.TestCase):

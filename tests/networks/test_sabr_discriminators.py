@@ -18,17 +18,14 @@ import unittest
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.nn.utils import parametrize
 
 from monai_ext.networks.nets import SABRDiscriminatorResBlock, SABRImageDiscriminator, SABRMaskDiscriminator
+from tests.fixtures import n_params
 
 _NARROW_IMG = {"img_size": 64, "channel_base": 2048, "channel_max": 64}
 _NARROW_SEG = {"base_channels": 8, "max_channels": 64}
 
-
-def _n_params(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
 
 
 class TestImageDiscriminator(unittest.TestCase):
@@ -36,9 +33,9 @@ class TestImageDiscriminator(unittest.TestCase):
         with torch.device("meta"):
             d = SABRImageDiscriminator()
             block = SABRDiscriminatorResBlock(128, 256)
-        self.assertEqual(_n_params(d), 28_864_129)
+        self.assertEqual(n_params(d), 28_864_129)
         self.assertEqual(len(d.blocks), 6)
-        self.assertEqual(_n_params(block), 147_584 + 295_168 + 32_768)
+        self.assertEqual(n_params(block), 147_584 + 295_168 + 32_768)
         self.assertEqual(d.from_rgb.out_channels, 128)
         self.assertEqual([b.conv2.out_channels for b in d.blocks], [256, 512, 512, 512, 512, 512])
 
@@ -72,8 +69,8 @@ class TestMaskDiscriminator(unittest.TestCase):
     def test_default_count_and_spectral_norm(self):
         with torch.device("meta"):
             d = SABRMaskDiscriminator()
-        self.assertEqual(_n_params(d), 8_297_667)
-        self.assertEqual(_n_params(d.scales[0]), 5_184 + 131_072 + 524_288 + 2_097_152 + 8_193)
+        self.assertEqual(n_params(d), 8_297_667)
+        self.assertEqual(n_params(d.scales[0]), 5_184 + 131_072 + 524_288 + 2_097_152 + 8_193)
         for scale in d.scales:
             convs = [layer[0] for layer in scale.layers]
             spectral = [parametrize.is_parametrized(c, "weight") for c in convs]

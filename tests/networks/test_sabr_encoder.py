@@ -16,15 +16,12 @@ from __future__ import annotations
 import unittest
 
 import torch
-from torch import nn
 
 from monai_ext.networks.nets import SABRMaskedEncoder
+from tests.fixtures import n_params
 
 _NARROW = {"dim": 16, "num_heads": 2}
 
-
-def _n_params(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
 
 
 def _holes(b: int = 2, size: int = 64) -> torch.Tensor:
@@ -37,10 +34,10 @@ class TestSABRMaskedEncoder(unittest.TestCase):
     def test_default_parameter_count(self):
         with torch.device("meta"):
             enc = SABRMaskedEncoder()
-        self.assertEqual(_n_params(enc), 2_520_448)
-        self.assertEqual(_n_params(enc.conv_first), 3_584)
-        self.assertEqual(_n_params(enc.enc_conv), 295_168)
-        self.assertEqual([_n_params(s) for s in enc.stages], [477_312, 789_760, 954_624])
+        self.assertEqual(n_params(enc), 2_520_448)
+        self.assertEqual(n_params(enc.conv_first), 3_584)
+        self.assertEqual(n_params(enc.enc_conv), 295_168)
+        self.assertEqual([n_params(s) for s in enc.stages], [477_312, 789_760, 954_624])
         self.assertEqual(enc.downsample_factor, 16)
 
     def test_feature_shapes(self):

@@ -16,15 +16,12 @@ from __future__ import annotations
 import unittest
 
 import torch
-from torch import nn
 
 from monai_ext.networks.nets import SABRGenerator
+from tests.fixtures import n_params
 
 _NARROW = {"img_size": 64, "dim": 16, "num_heads": 2, "z_dim": 32, "w_dim": 32}
 
-
-def _n_params(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
 
 
 def _inputs(b: int = 2):
@@ -39,13 +36,13 @@ class TestParameterCounts(unittest.TestCase):
     def test_default_counts(self):
         with torch.device("meta"):
             g2, g4 = SABRGenerator(), SABRGenerator(out_channels=4)
-        self.assertEqual(_n_params(g2), 8_498_698)
-        self.assertEqual(_n_params(g4), 8_499_214)
-        self.assertEqual(_n_params(g2.encoder) + _n_params(g2.up_stages) + _n_params(g2.down_conv), 4_525_440)
-        self.assertEqual(_n_params(g2.dec_seg), 886_532)
-        self.assertEqual(_n_params(g2.dec_image), 886_790)
-        self.assertEqual(_n_params(g2.to_style) + _n_params(g2.ws_style), 98_688)
-        self.assertEqual(_n_params(g2.mapping), 2_101_248)
+        self.assertEqual(n_params(g2), 8_498_698)
+        self.assertEqual(n_params(g4), 8_499_214)
+        self.assertEqual(n_params(g2.encoder) + n_params(g2.up_stages) + n_params(g2.down_conv), 4_525_440)
+        self.assertEqual(n_params(g2.dec_seg), 886_532)
+        self.assertEqual(n_params(g2.dec_image), 886_790)
+        self.assertEqual(n_params(g2.to_style) + n_params(g2.ws_style), 98_688)
+        self.assertEqual(n_params(g2.mapping), 2_101_248)
         self.assertEqual(len(g2.down_conv), 5)  # 4 stride-2 convs (16 -> 1) + global average pooling
         self.assertEqual(g2.style_dim, 384)
 

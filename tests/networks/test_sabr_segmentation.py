@@ -20,16 +20,13 @@ import unittest
 
 import pytest
 import torch
-from torch import nn
 
 from monai_ext.networks.nets import SABRGenerator, SABRSegmentationNet, sabr_encoder_state_from_generator
+from tests.fixtures import n_params
 
 _NARROW = {"dim": 16, "num_heads": 2, "decoder_channels": 16, "head_channels": 16}
 _HAS_ONNX = all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxscript", "onnxruntime"))
 
-
-def _n_params(m: nn.Module, trainable: bool = False) -> int:
-    return sum(p.numel() for p in m.parameters() if p.requires_grad or not trainable)
 
 
 class TestParameterCounts(unittest.TestCase):
@@ -40,11 +37,11 @@ class TestParameterCounts(unittest.TestCase):
             four = SABRSegmentationNet(out_channels=4)
             eri = SABRSegmentationNet(boundary_refinement="eri")
         # the public inference path has 4,548,268 / 2,027,820; the plain last conv has no BN (-2 at C = 2)
-        self.assertEqual((_n_params(net), _n_params(net, trainable=True)), (4_548_266, 2_027_818))
-        self.assertEqual((_n_params(legacy), _n_params(legacy, trainable=True)), (4_548_268, 2_027_820))
-        self.assertEqual((_n_params(four), _n_params(four, trainable=True)), (4_550_684, 2_030_236))
-        self.assertEqual((_n_params(eri), _n_params(eri, trainable=True)), (4_925_232, 2_404_784))
-        parts = [_n_params(m) for m in (net.encoder, net.aspp, net.decoder, net.heads)]
+        self.assertEqual((n_params(net), n_params(net, trainable=True)), (4_548_266, 2_027_818))
+        self.assertEqual((n_params(legacy), n_params(legacy, trainable=True)), (4_548_268, 2_027_820))
+        self.assertEqual((n_params(four), n_params(four, trainable=True)), (4_550_684, 2_030_236))
+        self.assertEqual((n_params(eri), n_params(eri, trainable=True)), (4_925_232, 2_404_784))
+        parts = [n_params(m) for m in (net.encoder, net.aspp, net.decoder, net.heads)]
         self.assertEqual(parts, [2_520_448, 186_624, 1_773_866, 67_328])
         self.assertFalse(any(p.requires_grad for p in net.encoder.parameters()))
 

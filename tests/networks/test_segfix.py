@@ -18,13 +18,9 @@ import unittest
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from monai_ext.networks.blocks import SEGFIX_DIRECTION_OFFSETS, SegFixHeads, SegFixOffsetRefinement
-
-
-def _n_params(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
+from tests.fixtures import n_params
 
 
 def _one_hot_logits(index: torch.Tensor, classes: int, high: float = 5.0) -> torch.Tensor:
@@ -93,7 +89,7 @@ class TestOffsetRefinement(unittest.TestCase):
 
 class TestSegFixHeads(unittest.TestCase):
     def test_counts_and_shapes(self):
-        self.assertEqual(_n_params(SegFixHeads()), 67_328)
+        self.assertEqual(n_params(SegFixHeads()), 67_328)
         torch.manual_seed(0)
         heads = SegFixHeads(8, 4).eval()
         coarse_map, fine_map = torch.randn(2, 4, 8, 8), torch.randn(2, 4, 16, 16)

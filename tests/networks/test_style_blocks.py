@@ -18,7 +18,6 @@ import unittest
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from monai_ext.networks.blocks import (
     DecStyleBlock,
@@ -30,10 +29,7 @@ from monai_ext.networks.blocks import (
     normalize_2nd_moment,
     upsample2d,
 )
-
-
-def _n_params(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
+from tests.fixtures import n_params
 
 
 def _per_sample_reference(mod: ModulatedConv2d, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
@@ -77,7 +73,7 @@ class TestModulatedConv(unittest.TestCase):
 
     def test_style_conv_counts_and_activation(self):
         conv = StyleConv(128, 128, 384, up=2)
-        self.assertEqual(_n_params(conv), 384 * 128 + 128 + 128 * 128 * 9 + 128)  # 196,864
+        self.assertEqual(n_params(conv), 384 * 128 + 128 + 128 * 128 * 9 + 128)  # 196,864
         small = StyleConv(4, 5, 6)
         with torch.no_grad():
             small.bias.fill_(0.1)
@@ -89,7 +85,7 @@ class TestToRGBAndDecoderBlock(unittest.TestCase):
     def test_to_rgb_skip_is_upsampled(self):
         torch.manual_seed(0)
         rgb = ToRGB(4, 3, 6)
-        self.assertEqual(_n_params(rgb), 6 * 4 + 4 + 3 * 4 + 3)
+        self.assertEqual(n_params(rgb), 6 * 4 + 4 + 3 * 4 + 3)
         x, style, prev = torch.randn(2, 4, 8, 8), torch.randn(2, 6), torch.randn(2, 3, 4, 4)
         with torch.no_grad():
             rgb.bias.fill_(0.5)
@@ -119,7 +115,7 @@ class TestToRGBAndDecoderBlock(unittest.TestCase):
 class TestMappingNet(unittest.TestCase):
     def test_default_parameter_count(self):
         with torch.device("meta"):
-            self.assertEqual(_n_params(MappingNet()), 2_101_248)
+            self.assertEqual(n_params(MappingNet()), 2_101_248)
 
     def test_training_draws_and_tracks_average(self):
         torch.manual_seed(0)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import unittest
 
 import torch
-from torch import nn
 
 from monai_ext.networks.blocks import (
     MaskedSwinBlock,
@@ -27,10 +26,7 @@ from monai_ext.networks.blocks import (
     partition_windows,
     shifted_window_region_mask,
 )
-
-
-def _n_params(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
+from tests.fixtures import n_params
 
 
 class TestWindows(unittest.TestCase):
@@ -111,7 +107,7 @@ class TestMaskedWindowAttention(unittest.TestCase):
 
 class TestMaskedSwinBlock(unittest.TestCase):
     def test_parameter_count_and_no_mlp_residual(self):
-        self.assertEqual(_n_params(MaskedSwinBlock(128, 8, 8)), 164_864)  # 4 x 16,512 + 32,896 + 33,024 + 32,896
+        self.assertEqual(n_params(MaskedSwinBlock(128, 8, 8)), 164_864)  # 4 x 16,512 + 32,896 + 33,024 + 32,896
         torch.manual_seed(0)
         block = MaskedSwinBlock(8, 2, 4, shift_size=2)
         with torch.no_grad():
@@ -149,9 +145,9 @@ class TestMaskedSwinBlock(unittest.TestCase):
 
 class TestMaskedSwinStage(unittest.TestCase):
     def test_parameter_counts(self):
-        self.assertEqual(_n_params(MaskedSwinStage(128, 2, 8, 8)), 2 * 164_864 + 147_584)
-        self.assertEqual(_n_params(MaskedSwinStage(128, 3, 8, 16, resample="down")), 147_584 + 3 * 164_864 + 147_584)
-        self.assertEqual(_n_params(MaskedSwinStage(128, 2, 8, 8, resample="up")), 147_584 + 2 * 164_864 + 147_584)
+        self.assertEqual(n_params(MaskedSwinStage(128, 2, 8, 8)), 2 * 164_864 + 147_584)
+        self.assertEqual(n_params(MaskedSwinStage(128, 3, 8, 16, resample="down")), 147_584 + 3 * 164_864 + 147_584)
+        self.assertEqual(n_params(MaskedSwinStage(128, 2, 8, 8, resample="up")), 147_584 + 2 * 164_864 + 147_584)
 
     def test_shapes_mask_shrinks_and_residual(self):
         torch.manual_seed(0)
