@@ -8,9 +8,9 @@ Each stage (warmup.json, pretrain.json, finetune.json, train.json of ``bundles/s
 handing their files on as in a real run) is built from its bundle config with the chosen preset overlay and run in its
 own process for ``--skip + --iterations`` iterations on a small phantom (no validation, no checkpoints); the mean time
 of the last ``--iterations`` is reported, with the process's peak resident memory (CPU; ``VmHWM`` after the imports)
-or the peak allocated CUDA memory. ``--preset full`` uses the shipped widths (the spec's), ``quick`` / ``research``
-their overlays; ``--size`` overrides the image size of every stage. Inference: model C at the preset's widths in
-evaluation mode, batch 1, ``torch.no_grad``, ``refine=True`` vs ``refine=False`` (coarse logits, no heads).
+or the peak allocated CUDA memory. ``--preset full`` uses the shipped widths (the released code's), ``quick`` /
+``research`` their overlays; ``--size`` overrides the image size of every stage. Inference: model C at the preset's
+widths in evaluation mode, batch 1, ``torch.no_grad``, ``refine=True`` vs ``refine=False`` (coarse logits, no heads).
 
 Usage:
     python scripts/bench_sabr.py --preset full --size 256 --iterations 3 --threads 1

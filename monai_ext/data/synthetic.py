@@ -9,7 +9,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Read the manifest of synthetic unlabelled images (MGCC stage 1, mgcc.md section 7.4).
+"""Read the manifest of synthetic unlabelled images (MGCC stage 1, docs/methods/mgcc.md, "Synthetic images").
 
 The manifest is the JSON written by the ``generate`` stage (:mod:`monai_ext.generative.synthetic_manifest`) next to the
 ``syn_XXXX.png`` files. Its ``"files"`` list holds paths relative to the manifest's folder (or absolute paths);
