@@ -49,6 +49,7 @@ import numpy as np
 
 from monai_ext.data.layouts import IMAGE_EXTENSIONS, DatasetListing, list_dataset
 from monai_ext.utils.errors import USInputError
+from monai_ext.utils.json_files import read_json_object
 
 __all__ = [
     "SPLIT_PARTS",
@@ -548,12 +549,7 @@ def load_split(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"split file not found: {p}")
-    try:
-        split = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise USSplitError(f"cannot read split file {p}: {e}") from e
-    if not isinstance(split, dict):
-        raise USSplitError(f"split file {p}: expected a JSON object")
+    split = read_json_object(p, USSplitError, "split file")
     missing = [k for k in (*SPLIT_PARTS, "labels") if k not in split]
     if missing:
         raise USSplitError(f"split file {p} lacks the key(s) {missing}")
