@@ -44,23 +44,12 @@ import numpy as np
 import pydicom
 from monai.transforms import LoadImage
 from monai_ext.io import UltrasoundDicomReader, iter_us_frames
-
-def status(key):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024  # kB -> MB
-    return float("nan")
+from monai_ext.utils import process_status_mb as status, reset_peak_rss
 
 
 path, mode, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 # Imports (torch, monai) peak far above what reading needs: reset the kernel's peak-RSS counter (VmHWM) first.
-try:
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    reset = True
-except OSError:
-    reset = False
+reset = reset_peak_rss()
 base = status("VmRSS") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 t0 = time.perf_counter()
 checksum = 0.0

@@ -56,16 +56,10 @@ __all__ = ["main"]
 _CHILD = r"""
 import json, resource, sys, time
 
-def status(key):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024  # kB -> MB
-    return float("nan")
-
 import torch
 import monai_ext.inference.results_writer as rw
 from monai_ext.inference import run_bundle_inference
+from monai_ext.utils import process_status_mb as status, reset_peak_rss
 
 bundle, clip, out, overrides = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 torch.set_num_threads(int(sys.argv[5]))
@@ -96,12 +90,7 @@ import monai_ext.deploy
 monai.inferers.SimpleInferer.__call__ = timed(monai.inferers.SimpleInferer.__call__)
 monai_ext.deploy.USRuntimeInferer.__call__ = timed(monai_ext.deploy.USRuntimeInferer.__call__)
 peak_imports = status("VmHWM")
-try:
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # reset VmHWM: the imports (torch, monai, highdicom) peak above steady state
-    reset = True
-except OSError:
-    reset = False
+reset = reset_peak_rss()  # the imports (torch, monai, highdicom) peak above steady state
 base = status("VmRSS")
 cpu0 = resource.getrusage(resource.RUSAGE_SELF)
 t0 = time.perf_counter()

@@ -8,9 +8,9 @@ Each stage (warmup.json, pretrain.json, finetune.json, train.json of ``bundles/s
 handing their files on as in a real run) is built from its bundle config with the chosen preset overlay and run in its
 own process for ``--skip + --iterations`` iterations on a small phantom (no validation, no checkpoints); the mean time
 of the last ``--iterations`` is reported, with the process's peak resident memory (CPU; ``VmHWM`` after the imports)
-or the peak allocated CUDA memory. ``--preset full`` uses the shipped widths (the spec's), ``quick`` / ``research``
-their overlays; ``--size`` overrides the image size of every stage. Inference: model C at the preset's widths in
-evaluation mode, batch 1, ``torch.no_grad``, ``refine=True`` vs ``refine=False`` (coarse logits, no heads).
+or the peak allocated CUDA memory. ``--preset full`` uses the shipped widths (the released code's), ``quick`` /
+``research`` their overlays; ``--size`` overrides the image size of every stage. Inference: model C at the preset's
+widths in evaluation mode, batch 1, ``torch.no_grad``, ``refine=True`` vs ``refine=False`` (coarse logits, no heads).
 
 Usage:
     python scripts/bench_sabr.py --preset full --size 256 --iterations 3 --threads 1
@@ -49,23 +49,6 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _status_mb(key: str) -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # reset VmHWM: the imports peak above the steady state
-        return True
-    except OSError:
-        return False
-
-
 def _overrides(args: argparse.Namespace, stage: str, work: Path) -> dict[str, Any]:
     n = args.skip + args.iterations
     size = args.size
@@ -92,6 +75,8 @@ def worker(args: argparse.Namespace) -> None:
     from monai.bundle import ConfigParser
     from monai.engines.utils import IterationEvents
 
+    from monai_ext.utils import process_status_mb, reset_peak_rss
+
     torch.set_num_threads(args.threads)
     stage, work = args.worker, Path(args.work)
     configs = [str(BUNDLE / "configs" / f"{stage}.json")]
@@ -116,8 +101,8 @@ def worker(args: argparse.Namespace) -> None:
     cuda = args.device == "cuda" and torch.cuda.is_available()
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    base = _status_mb("VmRSS")
-    reset = _reset_peak()
+    base = process_status_mb("VmRSS")
+    reset = reset_peak_rss()  # the imports peak above the steady state
     trainer.run()
     steps = steps[args.skip:]
     for i in range(1, len(parser["run"])):  # stage 0 writes its hand-over files after training
@@ -126,7 +111,7 @@ def worker(args: argparse.Namespace) -> None:
     figures = {"stage": stage, "seconds_per_iteration": sum(w for w, _ in steps) / n,
                "cpu_seconds_per_iteration": sum(c for _, c in steps) / n, "iterations": len(steps),
                "base_rss_mb": round(base, 1),
-               "peak_rss_mb": round(_status_mb("VmHWM"), 1) if reset else float("nan"),
+               "peak_rss_mb": round(process_status_mb("VmHWM"), 1) if reset else float("nan"),
                "peak_cuda_mb": round(torch.cuda.max_memory_allocated() / 2 ** 20, 1) if cuda else None,
                "image_size": parser.get_parsed_content("image_size"),
                "batch": [parser.get("labeled_batch_size"), parser.get("unlabeled_batch_size")]}

@@ -1,6 +1,6 @@
 # Copyright (c) 2026 monai_ext contributors
 # Licensed under the Apache License, Version 2.0 (the "License").
-"""No public name of monai_ext may equal a name MONAI's short-name locator finds (monai-bundles.md 5.2)."""
+"""No public name of monai_ext may equal a name MONAI's short-name locator finds (docs/methods/bundles.md, "Names")."""
 
 from __future__ import annotations
 

@@ -34,7 +34,6 @@ The group (patient) id of an item comes from the ``group_by=`` regex, else ``dat
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import warnings
 from collections.abc import Mapping, Sequence
@@ -47,6 +46,7 @@ import numpy as np
 from monai_ext.transforms.image import image_mode_scale
 from monai_ext.transforms.masks import channels_of_pil_mode, mask_to_label_index, normalize_label_table
 from monai_ext.utils.errors import USInputError
+from monai_ext.utils.json_files import read_json_object
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -150,13 +150,7 @@ def read_dataset_json(root: str | Path) -> dict[str, Any]:
     path = Path(root) / "dataset.json"
     if not path.is_file():
         return {}
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise USDatasetError(f"cannot read {path}: {e}") from e
-    if not isinstance(meta, dict):
-        raise USDatasetError(f"{path}: expected a JSON object, got {type(meta).__name__}")
-    return meta
+    return read_json_object(path, USDatasetError)
 
 
 def _check_root(root: str | Path) -> Path:

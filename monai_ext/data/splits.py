@@ -9,7 +9,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Frozen train / validation / test split files with nested labelled subsets (evaluation.md section 2).
+"""Frozen train / validation / test split files with nested labelled subsets (docs/methods/evaluation.md, "Split
+protocol" and "Split files").
 
 A split file is a MONAI decathlon-style JSON datalist (paths relative to the dataset root) with ``training``
 (every item carries ``"labeled"``; unlabelled items have no ``"label"`` key), ``validation`` and ``test``, plus
@@ -48,6 +49,7 @@ import numpy as np
 
 from monai_ext.data.layouts import IMAGE_EXTENSIONS, DatasetListing, list_dataset
 from monai_ext.utils.errors import USInputError
+from monai_ext.utils.json_files import read_json_object
 
 __all__ = [
     "SPLIT_PARTS",
@@ -238,10 +240,10 @@ def build_split(
     group_rule = listing.group_rule or "image id"
     stratified = "stratified by class" if classes else "no classes"
     rules = (
-        f"evaluation.md 2.1: ids sorted; group-level ({group_rule}); {stratified}; test, validation and training are "
-        f"consecutive slices of one stratified permutation (numpy default_rng({seed})); labelled = first "
-        f"ceil(f * n_train_groups) (>= 1) training groups of a stratified permutation (numpy default_rng(["
-        f"{labeled_seed}, {_LABELED_STREAM}])), nested across fractions"
+        f"docs/methods/evaluation.md, 'Split protocol': ids sorted; group-level ({group_rule}); {stratified}; test, "
+        f"validation and training are consecutive slices of one stratified permutation (numpy default_rng({seed})); "
+        f"labelled = first ceil(f * n_train_groups) (>= 1) training groups of a stratified permutation (numpy "
+        f"default_rng([{labeled_seed}, {_LABELED_STREAM}])), nested across fractions"
     )
     split: dict[str, Any] = {
         "name": listing.name,
@@ -547,12 +549,7 @@ def load_split(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"split file not found: {p}")
-    try:
-        split = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise USSplitError(f"cannot read split file {p}: {e}") from e
-    if not isinstance(split, dict):
-        raise USSplitError(f"split file {p}: expected a JSON object")
+    split = read_json_object(p, USSplitError, "split file")
     missing = [k for k in (*SPLIT_PARTS, "labels") if k not in split]
     if missing:
         raise USSplitError(f"split file {p} lacks the key(s) {missing}")

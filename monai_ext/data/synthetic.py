@@ -9,7 +9,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Read the manifest of synthetic unlabelled images (MGCC stage 1, mgcc.md section 7.4).
+"""Read the manifest of synthetic unlabelled images (MGCC stage 1, docs/methods/mgcc.md, "Synthetic images").
 
 The manifest is the JSON written by the ``generate`` stage (:mod:`monai_ext.generative.synthetic_manifest`) next to the
 ``syn_XXXX.png`` files. Its ``"files"`` list holds paths relative to the manifest's folder (or absolute paths);
@@ -19,11 +19,11 @@ sampler, checkpoint hashes, ...) is provenance and is not needed to load the ima
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from monai_ext.utils.errors import USInputError
+from monai_ext.utils.json_files import read_json_object
 
 __all__ = ["SYNTHETIC_MANIFEST_FORMAT", "USSyntheticManifestError", "load_synthetic_items", "read_synthetic_manifest"]
 
@@ -50,12 +50,7 @@ def read_synthetic_manifest(manifest: str | Path) -> dict[str, Any]:
     p = Path(manifest)
     if not p.is_file():
         raise FileNotFoundError(f"synthetic-image manifest not found: {p}")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise USSyntheticManifestError(f"cannot read synthetic-image manifest {p}: {e}") from e
-    if not isinstance(data, dict):
-        raise USSyntheticManifestError(f"synthetic-image manifest {p}: expected a JSON object")
+    data = read_json_object(p, USSyntheticManifestError, "synthetic-image manifest")
     files = data.get("files")
     if not isinstance(files, list) or not files:
         raise USSyntheticManifestError(f"synthetic-image manifest {p}: 'files' must be a non-empty list")

@@ -8,7 +8,8 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Cosine-annealing learning rate of the MSMO recipe (msmo.md §5), per epoch or as the public code's periodic variant.
+"""Cosine-annealing learning rate of the MSMO recipe (docs/methods/msmo.md, "Training protocol"), per epoch or as the
+public code's periodic variant.
 
 Both schedules are ``torch.optim.lr_scheduler.CosineAnnealingLR`` stepped by MONAI's ``LrScheduleHandler`` on an
 Ignite event; the two differ only in ``T_max`` and in the event:
@@ -17,9 +18,10 @@ Ignite event; the two differ only in ``T_max`` and in the event:
   An epoch is one pass over the labelled loader (``len(labelled) // labeled_batch_size`` iterations, the public
   two-stream sampler's epoch). Epoch ``e`` (0-based) runs with
   ``eta_min + (lr0 - eta_min) * (1 + cos(pi * e / T_max)) / 2``.
-- ``"cosine_iter_t300"`` (compatibility switch, msmo.md §7 bug 3): ``T_max = 300`` stepped at every
-  ``ITERATION_COMPLETED``, as the public ``train.py``; the learning rate then oscillates between ``lr0`` and
-  ``eta_min`` with a period of 600 iterations (iteration 0: 0.01, 150: 0.005, 300: 1e-5, 600: 0.01).
+- ``"cosine_iter_t300"`` (compatibility switch, docs/methods/msmo.md, "Public-code bugs not reproduced", item 3):
+  ``T_max = 300`` stepped at every ``ITERATION_COMPLETED``, as the public ``train.py``; the learning rate then
+  oscillates between ``lr0`` and ``eta_min`` with a period of 600 iterations (iteration 0: 0.01, 150: 0.005, 300: 1e-5,
+  600: 0.01).
 """
 
 from __future__ import annotations

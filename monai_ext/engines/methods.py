@@ -245,6 +245,25 @@ class MeanTeacherMethod:
         noise = torch.randn_like(x_u).mul_(self.noise_std).clamp_(-self.noise_clip, self.noise_clip)
         return x_u + noise
 
+    def _student_step(
+        self,
+        network: nn.Module,
+        x_l: torch.Tensor,
+        y_l: torch.Tensor,
+        x_u: torch.Tensor | None,
+        context: USIterationContext | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Student logits of the labelled (+ unlabelled) images in one forward pass, and the supervised loss."""
+        x = x_l if x_u is None else torch.cat([x_l, x_u], dim=0)
+        logits = _as_heads(run_network(network, x, context))[0]
+        return logits, self.loss_function(logits[: x_l.shape[0]], y_l).mean()
+
+    def _teacher_probabilities(self, x_u: torch.Tensor) -> torch.Tensor:
+        """Teacher probabilities of one noisy view of the unlabelled images (training mode, no gradient)."""
+        self.teacher.train()
+        with torch.no_grad():
+            return probabilities(_as_heads(self.teacher(self._teacher_view(x_u)))[0], self.activation)
+
     def __call__(
         self,
         network: nn.Module,
@@ -255,15 +274,11 @@ class MeanTeacherMethod:
         context: USIterationContext | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         n_l = x_l.shape[0]
-        x = x_l if x_u is None else torch.cat([x_l, x_u], dim=0)
-        logits = _as_heads(run_network(network, x, context))[0]
-        loss_sup = self.loss_function(logits[:n_l], y_l).mean()
+        logits, loss_sup = self._student_step(network, x_l, y_l, x_u, context)
         if x_u is None:
             loss_cons = loss_sup.new_zeros(())
         else:
-            self.teacher.train()
-            with torch.no_grad():
-                teacher_prob = probabilities(_as_heads(self.teacher(self._teacher_view(x_u)))[0], self.activation)
+            teacher_prob = self._teacher_probabilities(x_u)
             student_prob = probabilities(logits[n_l:], self.activation)
             loss_cons = torch.mean((student_prob - teacher_prob) ** 2)
         loss = loss_sup + weight * loss_cons
@@ -351,15 +366,11 @@ class UncertaintyMeanTeacherMethod(MeanTeacherMethod):
         context: USIterationContext | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         n_l = x_l.shape[0]
-        x = x_l if x_u is None else torch.cat([x_l, x_u], dim=0)
-        logits = _as_heads(run_network(network, x, context))[0]
-        loss_sup = self.loss_function(logits[:n_l], y_l).mean()
+        logits, loss_sup = self._student_step(network, x_l, y_l, x_u, context)
         zero = loss_sup.new_zeros(())
         if x_u is None:
             return logits[:n_l], {"loss": loss_sup, "loss_sup": loss_sup, "loss_cons": zero, "mask_ratio": zero}
-        self.teacher.train()
-        with torch.no_grad():
-            teacher_prob = torch.softmax(_as_heads(self.teacher(self._teacher_view(x_u)))[0], dim=1)
+        teacher_prob = self._teacher_probabilities(x_u)  # softmax: UA-MT fixes the activation
         entropy = self.uncertainty(x_u)
         threshold = self.threshold(context)
         mask = (entropy < threshold).float()

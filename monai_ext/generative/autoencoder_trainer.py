@@ -9,10 +9,11 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Stage 1a of MGCC's synthetic-image pipeline: train a KL-regularised autoencoder (mgcc.md section 7.4, step 3).
+"""Stage 1a of MGCC's synthetic-image pipeline: train a KL-regularised autoencoder (docs/methods/mgcc.md, "Synthetic
+images").
 
-The loss follows medfusion's VAE (mgcc.md section 7.2) without its LPIPS term, which needs downloaded weights:
-``pixel + w_ssim * (1 - SSIM) + w_kl * KL`` and, optionally, a patch-adversarial term (VAE-GAN).
+The loss follows medfusion's VAE (docs/methods/mgcc.md, "Synthetic images") without its LPIPS term, which needs
+downloaded weights: ``pixel + w_ssim * (1 - SSIM) + w_kl * KL`` and, optionally, a patch-adversarial term (VAE-GAN).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@
 # limitations under the License.
 
 """Stage 1b of MGCC's synthetic-image pipeline: an epsilon-prediction diffusion model on the latents of a frozen
-autoencoder (mgcc.md section 7.4, step 4), trained through MONAI's ``LatentDiffusionInferer``."""
+autoencoder (docs/methods/mgcc.md, "Synthetic images"), trained through MONAI's ``LatentDiffusionInferer``."""
 
 from __future__ import annotations
 

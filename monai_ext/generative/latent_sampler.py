@@ -79,7 +79,7 @@ def load_reference_images(paths: Sequence[str | Path], size: int = 64, channels:
 
     Args:
         paths: image files (read with MONAI's ``PILReader``, the reader of the bundles).
-        size: side of the square comparison grid (mgcc.md 7.4 suggests 64).
+        size: side of the square comparison grid (64 as in docs/methods/mgcc.md, "Synthetic images").
         channels: 1 (luminance) or 3.
 
     Raises:

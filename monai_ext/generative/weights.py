@@ -12,9 +12,9 @@
 """Artefacts exchanged between the latent-diffusion stages: frozen network weights, file hashes, latent statistics.
 
 The three stages (autoencoder, diffusion model, sampling) run as separate bundle configs and exchange files only
-(monai-bundles.md section 4.5): ``autoencoder.pt`` and ``diffusion.pt`` (plain ``state_dict`` files written by
-MONAI's ``CheckpointSaver``) and ``latent_stats.json`` (the latent standard deviation and the scale factor the
-diffusion model was trained with, which the sampler must reuse).
+(docs/methods/bundles.md, "Multi-stage methods"): ``autoencoder.pt`` and ``diffusion.pt`` (plain ``state_dict`` files
+written by MONAI's ``CheckpointSaver``) and ``latent_stats.json`` (the latent standard deviation and the scale factor
+the diffusion model was trained with, which the sampler must reuse).
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Ignite metric handlers for Dice, IoU and HD95 under the project's empty-mask policy (evaluation.md §1.3).
+"""Ignite metric handlers for Dice, IoU and HD95 under the project's empty-mask policy (docs/methods/evaluation.md,
+"Empty masks").
 
 Drop-in replacements for MONAI's ``MeanDice`` / ``MeanIoUHandler`` / ``HausdorffDistance`` in bundle configs
 (``key_val_metric``, ``additional_metrics``). They wrap :py:mod:`monai_ext.metrics.cumulative`, so MONAI

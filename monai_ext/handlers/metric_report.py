@@ -9,7 +9,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Ignite handler writing the per-structure evaluation report of evaluation.md §1.3 / §1.5 for an evaluator.
+"""Ignite handler writing the per-structure evaluation report of docs/methods/evaluation.md, "Aggregation" and "Reports"
+for an evaluator.
 
 Modelled on :py:class:`monai.handlers.MetricsSaver`: it collects per-image Dice, IoU, HD95 (and case categories,
 image ids) during an evaluator epoch and, at the end, writes ``metrics_summary.json`` and

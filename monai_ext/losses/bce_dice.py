@@ -9,7 +9,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""BCE + soft Dice on independent sigmoid channels (the ``BCEDiceLoss`` of UNeXt / CMU-Net / MGCC, mgcc.md §4).
+"""BCE + soft Dice on independent sigmoid channels (the ``BCEDiceLoss`` of UNeXt / CMU-Net / MGCC, docs/methods/mgcc.md,
+"Losses").
 
 ``loss = bce_weight * BCEWithLogits(logits, y) + dice_weight * (1 - mean Dice)``, with the soft Dice
 ``(2 * sum(p * y) + smooth) / (sum(p) + sum(y) + smooth)``, ``p = sigmoid(logits)``, per sample (and per channel by

@@ -101,12 +101,19 @@ class USReconstructionL1Loss(nn.Module):
         return error.sum() / holes.sum().clamp_min(1.0)
 
 
-def _check_features(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor], name: str) -> None:
+def _layer_weights(
+    a: Sequence[torch.Tensor], b: Sequence[torch.Tensor], layer_weights: Sequence[float] | None, name: str
+) -> list[float]:
+    """Check two lists of feature maps against each other and return one weight per map (default 1 each)."""
     if len(a) != len(b) or len(a) == 0:
         raise ValueError(f"{name}: got {len(a)} and {len(b)} feature maps (need the same number, > 0).")
     for i, (x, y) in enumerate(zip(a, b)):
         if x.shape != y.shape:
             raise ValueError(f"{name}: feature map {i} has shapes {list(x.shape)} and {list(y.shape)}.")
+    weights = list(layer_weights) if layer_weights else [1.0] * len(a)
+    if len(weights) != len(a):
+        raise ValueError(f"{name}: {len(weights)} layer weights for {len(a)} feature maps.")
+    return weights
 
 
 class USPerceptualL1Loss(nn.Module):
@@ -126,10 +133,7 @@ class USPerceptualL1Loss(nn.Module):
             features: feature maps of the generated image, ``E(x_hat, 1)``.
             target_features: feature maps of the masked real image, ``E(x, m)`` (no gradient needed).
         """
-        _check_features(features, target_features, "USPerceptualL1Loss")
-        weights = self.layer_weights or [1.0] * len(features)
-        if len(weights) != len(features):
-            raise ValueError(f"USPerceptualL1Loss: {len(weights)} layer weights for {len(features)} feature maps.")
+        weights = _layer_weights(features, target_features, self.layer_weights, "USPerceptualL1Loss")
         return torch.stack([w * F.l1_loss(a, b) for w, a, b in zip(weights, features, target_features)]).sum()
 
 
@@ -159,10 +163,7 @@ class USGramStyleLoss(nn.Module):
             features: feature maps of the generated image.
             target_features: feature maps of the masked real image.
         """
-        _check_features(features, target_features, "USGramStyleLoss")
-        weights = self.layer_weights or [1.0] * len(features)
-        if len(weights) != len(features):
-            raise ValueError(f"USGramStyleLoss: {len(weights)} layer weights for {len(features)} feature maps.")
+        weights = _layer_weights(features, target_features, self.layer_weights, "USGramStyleLoss")
         return torch.stack(
             [w * F.l1_loss(gram_matrix(a), gram_matrix(b)) for w, a, b in zip(weights, features, target_features)]
         ).sum()

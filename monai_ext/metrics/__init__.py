@@ -9,7 +9,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""monai_ext.metrics: Dice, IoU and HD95 per image and structure with the empty-mask policy of evaluation.md §1.3."""
+"""monai_ext.metrics: Dice, IoU and HD95 per image and structure with the empty-mask policy of
+docs/methods/evaluation.md, "Empty masks"."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@
 They plug into :py:class:`monai.handlers.IgniteMetricHandler` (see ``monai_ext.handlers.metric_handlers``) and
 into plain loops like :py:class:`monai.metrics.DiceMetric`. The buffer holds one value per (image, structure),
 so ``get_buffer()`` is ``(N, C)`` and MONAI's ``MetricsSaver(metric_details=...)`` writes per-image rows.
-Values are never NaN: empty cases follow evaluation.md §1.3 and count in every mean.
+Values are never NaN: empty cases follow docs/methods/evaluation.md, "Empty masks" and count in every mean.
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ class USSegmentationMetricBase(CumulativeIterationMetric):
 
 
 class USDiceMetric(USSegmentationMetricBase):
-    """Per-image Dice without smoothing; both empty = 1, one empty = 0 (evaluation.md §1.3).
+    """Per-image Dice without smoothing; both empty = 1, one empty = 0 (docs/methods/evaluation.md, "Empty masks").
 
     The default ``reduction="mean"`` is the project's validation key metric: per-image mean Dice over structures.
     See :py:class:`USSegmentationMetricBase` for the arguments.
@@ -163,13 +163,15 @@ class USDiceMetric(USSegmentationMetricBase):
 
 
 class USIoUMetric(USSegmentationMetricBase):
-    """Per-image IoU (Jaccard) without smoothing; both empty = 1, one empty = 0 (evaluation.md §1.3)."""
+    """Per-image IoU (Jaccard) without smoothing; both empty = 1, one empty = 0 (docs/methods/evaluation.md, "Empty
+    masks")."""
 
     metric_name = "iou"
 
 
 class USHD95Metric(USSegmentationMetricBase):
-    """Per-image symmetric HD95; both empty = 0, one empty = image diagonal D_max (evaluation.md §1.3).
+    """Per-image symmetric HD95; both empty = 0, one empty = image diagonal D_max (docs/methods/evaluation.md, "Empty
+    masks").
 
     Non-empty pairs use :py:func:`monai.metrics.compute_hausdorff_distance` (percentile 95, Euclidean, spacing).
     Values are in mm when a spacing is known (argument or label meta ``"spacing"``), else in pixels; see

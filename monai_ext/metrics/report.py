@@ -9,7 +9,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Aggregation of per-image metrics into the report of evaluation.md §1.3 / §1.5, a text table and a CSV file.
+"""Aggregation of per-image metrics into the report of docs/methods/evaluation.md, "Aggregation" and "Reports", a text
+table and a CSV file.
 
 Per structure and metric: mean ± std (population std, ddof=0) and median over all images; the same mean over
 images with the structure present (``|G| > 0``, "present"); for distances additionally the mean over
@@ -42,7 +43,8 @@ _LABELS = {"dice": "Dice", "iou": "IoU", "hd95": "HD95", "assd": "ASSD", "precis
 
 
 def us_unit_label(unit: str, grid: str | None = None) -> str:
-    """Unit label of evaluation.md §1.1: ``"mm"``, ``"px@<grid>"`` (e.g. ``px@256``, ``px@native``) or ``"px"``."""
+    """Unit label of docs/methods/evaluation.md, "Units and evaluation grid": ``"mm"``, ``"px@<grid>"`` (e.g.
+    ``px@256``, ``px@native``) or ``"px"``."""
     if unit not in _UNITS:
         raise ValueError(f"unit must be one of {_UNITS}, got {unit!r}.")
     if unit == "px" and grid:
@@ -83,8 +85,8 @@ def _check_inputs(
             raise ValueError(f"values[{name!r}] has shape {arr.shape} but categories have shape {cats.shape}.")
         if not np.isfinite(arr).all():
             raise ValueError(
-                f"values[{name!r}] contains NaN/inf; the empty-mask policy (evaluation.md §1.3) never produces "
-                "them, compute values with monai_ext.metrics.compute_us_segmentation_metrics."
+                f"values[{name!r}] contains NaN/inf; the empty-mask policy (docs/methods/evaluation.md, 'Empty masks') "
+                "never produces them, compute values with monai_ext.metrics.compute_us_segmentation_metrics."
             )
         vals[name] = arr
     if not vals:
@@ -113,7 +115,7 @@ def summarize_us_metrics(
     unit: str = "px",
     grid: str | None = None,
 ) -> dict[str, Any]:
-    """Summarise per-image, per-structure metrics (evaluation.md §1.3, §1.5).
+    """Summarise per-image, per-structure metrics (docs/methods/evaluation.md, "Empty masks" and "Aggregation").
 
     Args:
         values: metric name -> per-image values ``(N, C)`` (tensor, array or nested list), e.g. the output of
@@ -173,7 +175,9 @@ def summarize_us_metrics(
         "unit": unit,
         "grid": grid,
         "unit_label": unit_label,
-        "policy": "evaluation.md §1.3: both empty Dice=IoU=1, HD95=0; one empty Dice=IoU=0, HD95=D_max",
+        "policy": (
+            "docs/methods/evaluation.md, 'Empty masks': both empty Dice=IoU=1, HD95=0; one empty Dice=IoU=0, HD95=D_max"
+        ),
         "metrics": list(vals),
         "structure_names": names,
         "structures": structures,
@@ -227,7 +231,7 @@ def format_us_metrics_table(summary: Mapping[str, Any], digits: int = 3) -> str:
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     lines = [
         f"US segmentation metrics: {summary['num_images']} images, distances in {unit_label}, "
-        "empty-mask policy evaluation.md §1.3 (all = every image; |G|>0 = structure present)"
+        "empty-mask policy of docs/methods/evaluation.md, 'Empty masks' (all = every image; |G|>0 = structure present)"
     ]
     for r in [header] + rows:
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())

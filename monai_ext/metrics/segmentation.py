@@ -9,7 +9,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Per-image, per-structure Dice, IoU and HD95 under the project's empty-mask policy (evaluation.md §1.3).
+"""Per-image, per-structure Dice, IoU and HD95 under the project's empty-mask policy (docs/methods/evaluation.md, "Empty
+masks").
 
 Inputs are binary structure channels WITHOUT background, ``(B, C, H, W)`` (or a list of ``(C, H, W)`` items,
 which may differ in size). Policy per (image, structure), with P the prediction and G the ground truth:
@@ -195,7 +196,7 @@ def us_spacing_unit(spacings: Sequence[_Spacing]) -> str:
         return "px"
     raise ValueError(
         "spacing is known for some images and unknown for others; distances would mix mm and pixels in one "
-        f"aggregate (evaluation.md §1.1). Known per image: {known}."
+        f"aggregate (docs/methods/evaluation.md, 'Units and evaluation grid'). Known per image: {known}."
     )
 
 
@@ -208,7 +209,7 @@ def us_same_unit(previous: str | None, unit: str, owner: str) -> str:
     if previous is not None and unit != previous:
         raise ValueError(
             f"{owner}: this batch is in {unit} but earlier batches were in {previous}; distances must not mix units "
-            "within one aggregate (evaluation.md §1.1)."
+            "within one aggregate (docs/methods/evaluation.md, 'Units and evaluation grid')."
         )
     return unit
 
@@ -216,9 +217,9 @@ def us_same_unit(previous: str | None, unit: str, owner: str) -> str:
 def us_spacing_from_meta(y: Any, batch_size: int, spatial_ndim: int = 2) -> list[_Spacing] | None:
     """Read per-image spacing from a label MetaTensor's meta key ``"spacing"``.
 
-    ``meta["spacing_source"] == "none"`` (the ultrasound DICOM reader's "spacing unknown", ultrasound-dicom.md §2)
-    means pixels for that image. Returns None when ``y`` carries no ``"spacing"`` entry, otherwise one per-axis
-    tuple (or None) per image, ready for :py:func:`normalize_us_spacing`.
+    ``meta["spacing_source"] == "none"`` (the ultrasound DICOM reader's "spacing unknown",
+    docs/methods/ultrasound-dicom.md, "Region calibration") means pixels for that image. Returns None when ``y`` carries
+    no ``"spacing"`` entry, otherwise one per-axis tuple (or None) per image, ready for :py:func:`normalize_us_spacing`.
 
     The value must describe the grid the label has when the metric is computed: if the label was resized after
     loading, pass the spacing explicitly instead (a warning is emitted when ``meta["spatial_shape"]`` shows a
@@ -290,7 +291,8 @@ def _as_binary_tensor(x: Any, name: str) -> torch.Tensor:
 
 
 def us_image_diagonal(spatial_shape: Sequence[int], spacing: _Spacing = None) -> float:
-    """D_max of evaluation.md §1.3: the diagonal of the evaluated image (pixels, or spacing units)."""
+    """D_max of docs/methods/evaluation.md, "Empty masks": the diagonal of the evaluated image (pixels, or spacing
+    units)."""
     s = spacing if spacing is not None else (1.0,) * len(spatial_shape)
     if len(s) != len(spatial_shape):
         raise ValueError(f"spacing {s} does not match spatial shape {tuple(spatial_shape)}.")
@@ -335,7 +337,7 @@ def _assd_pair(p: torch.Tensor, g: torch.Tensor, spacing: _Spacing) -> float:
             spacing=list(spacing) if spacing else None,
             symmetric=True,
         )
-    # mean of the two directed average surface distances (evaluation.md §1.2)
+    # mean of the two directed average surface distances (docs/methods/evaluation.md, "Metrics")
     return float((d_pg.float().mean() + d_gp.float().mean()) / 2)
 
 
@@ -387,7 +389,8 @@ def compute_us_segmentation_metrics(
     spacing: Any = None,
     metrics: Sequence[str] | str = ("dice", "iou", "hd95"),
 ) -> dict[str, torch.Tensor]:
-    """Per-image, per-structure segmentation metrics under the empty-mask policy of evaluation.md §1.3.
+    """Per-image, per-structure segmentation metrics under the empty-mask policy of docs/methods/evaluation.md, "Empty
+    masks".
 
     Args:
         y_pred: binary predictions, ``(B, C, H, W)`` tensor/array or a list of ``(C, H, W)`` items (items may

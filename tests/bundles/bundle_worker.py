@@ -1,7 +1,8 @@
 # Copyright (c) 2026 monai_ext contributors
 # Licensed under the Apache License, Version 2.0 (the "License").
 """Train, evaluate, infer and check one bundle at tiny size; run by tests/bundles/test_bundles.py in a subprocess
-(one bundle per process: every bundle may bring its own `scripts` package, monai-bundles.md 5.3).
+(one bundle per process: every bundle may bring its own `scripts` package, docs/methods/bundles.md, "The scripts
+package").
 
 Usage: python bundle_worker.py BUNDLE_DIR WORK_DIR TASK TRACKING_URI RESULT_JSON [EXTRA_OVERRIDES_JSON]
 

@@ -9,7 +9,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 """Train (tracked in MLflow), evaluate, infer and check the MSMO bundle at tiny size; run by
-tests/bundles/test_bundle_msmo.py in a subprocess (one bundle per process, monai-bundles.md 5.3).
+tests/bundles/test_bundle_msmo.py in a subprocess (one bundle per process, docs/methods/bundles.md, "The scripts
+package").
 
 The shared tests/bundles/bundle_worker.py shrinks the baselines through their ``features`` list; MSMO is sized by
 ``dim_mult`` and counts its run in epochs (per-epoch cosine), hence this worker.
@@ -76,8 +77,9 @@ def main() -> None:
     result["network"] = {"class": type(net).__name__, "decoder": net.decoder_name,
                          "channels_last": net.encoder.stem.conv1.conv.weight.is_contiguous(
                              memory_format=torch.channels_last)}
-    # the configured supervised loss is msmo.md 4: mean over objects of 0.5 BCE + (1 - mean_b soft Dice_b), with
-    # soft Dice_b = (2 sum p y + 1e-5) / (sum p + sum y + 1e-5); checked against that formula on 3 objects
+    # the configured supervised loss is docs/methods/msmo.md, "Losses and ramp-up": mean over objects of 0.5 BCE + (1 -
+    # mean_b soft Dice_b), with soft Dice_b = (2 sum p y + 1e-5) / (sum p + sum y + 1e-5); checked against that formula
+    # on 3 objects
     loss = train.parser.get_parsed_content("loss")
     g = torch.Generator().manual_seed(0)
     logits, y = torch.randn(2, 3, 8, 8, generator=g), (torch.rand(2, 3, 8, 8, generator=g) > 0.6).float()
@@ -98,9 +100,9 @@ def main() -> None:
     infer, inf = infer_png_folder(bundle, data, work, inf_overrides)
     result.update(infer)
 
-    # the label-map rule (msmo.md 6.2): each pixel gets the object with the highest probability among those above
-    # 0.5, background otherwise; the DICOM writer gets each object's own mask (probability > 0.5), overlaps kept;
-    # both applied with the inference config's own post-processing steps
+    # the label-map rule (docs/methods/msmo.md, "Evaluation"): each pixel gets the object with the highest probability
+    # among those above 0.5, background otherwise; the DICOM writer gets each object's own mask (probability > 0.5),
+    # overlaps kept; both applied with the inference config's own post-processing steps
     post = inf.parser.get_parsed_content("postprocessing").transforms
     sample = {"pred": torch.tensor([[[0.6, 0.2, 0.5]], [[0.7, 0.4, 0.1]], [[0.1, 0.3, 0.2]]])}  # (objects 3, 1, 3 px)
     for t in post:

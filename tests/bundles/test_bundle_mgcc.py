@@ -10,8 +10,8 @@
 # limitations under the License.
 
 """The MGCC bundle trains (real + synthetic unlabelled images), validates, evaluates, infers, tracks to MLflow and
-passes the offline checks at tiny size, in its own subprocess (monai-bundles.md 9), plus config-level checks of the
-paper protocol that need no training."""
+passes the offline checks at tiny size, in its own subprocess (docs/methods/bundles.md, "Tests of bundles"), plus
+config-level checks of the paper protocol that need no training."""
 
 from __future__ import annotations
 
@@ -105,7 +105,8 @@ def _parse(configs: list[str], **override):
 
 
 def test_train_config_follows_the_mgcc_protocol():
-    """Loss, consistency, ramp, optimiser and schedule resolve to the paper protocol (mgcc.md §4-§6), no data."""
+    """Loss, consistency, ramp, optimiser and schedule resolve to the paper protocol (docs/methods/mgcc.md, "Losses" to
+    "Training protocol"), no data."""
     import torch
 
     from monai_ext.engines import CrossConsistencyMethod, PolyLRLambda
@@ -129,7 +130,8 @@ def test_train_config_follows_the_mgcc_protocol():
         "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4}
     sched = cfg.get_parsed_content("lr_scheduler")
     assert isinstance(sched.lr_lambdas[0], PolyLRLambda) and sched.lr_lambdas[0].max_iterations == 5000
-    assert sched.lr_lambdas[0](5001) == 0.0  # clamped past the end: no complex learning rate (mgcc.md §9 bug 1)
+    # clamped past the end: no complex learning rate (docs/methods/mgcc.md, "Public-code bugs not reproduced", item 1)
+    assert sched.lr_lambdas[0](5001) == 0.0
     assert (cfg["labeled_batch_size"], cfg["unlabeled_batch_size"]) == (4, 4)
 
 

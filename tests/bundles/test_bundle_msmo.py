@@ -9,7 +9,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 """The MSMO bundle trains (tracked in MLflow), validates, evaluates, infers and passes the offline checks at tiny size,
-in its own subprocess (monai-bundles.md 9)."""
+in its own subprocess (docs/methods/bundles.md, "Tests of bundles")."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 # Copyright (c) 2026 monai_ext contributors
 # Licensed under the Apache License, Version 2.0 (the "License").
 """Each baseline bundle trains, validates, evaluates, infers, tracks to MLflow and passes the offline checks, at tiny
-size, in its own subprocess (monai-bundles.md 9)."""
+size, in its own subprocess (docs/methods/bundles.md, "Tests of bundles")."""
 
 from __future__ import annotations
 

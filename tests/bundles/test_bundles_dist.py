@@ -1,6 +1,7 @@
 # Copyright (c) 2026 monai_ext contributors
 # Licensed under the Apache License, Version 2.0 (the "License").
-"""multi_gpu_train.json, with a CPU/gloo overlay, under torchrun with two processes (monai-bundles.md 4.4)."""
+"""multi_gpu_train.json, with a CPU/gloo overlay, under torchrun with two processes (docs/methods/bundles.md, "Multi-GPU
+training")."""
 
 from __future__ import annotations
 

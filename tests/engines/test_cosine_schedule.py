@@ -8,7 +8,8 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Tests for monai_ext.engines.cosine_schedule (msmo.md §5: per-epoch cosine, periodic public variant)."""
+"""Tests for monai_ext.engines.cosine_schedule (docs/methods/msmo.md, "Training protocol": per-epoch cosine, periodic
+public variant)."""
 
 from __future__ import annotations
 
@@ -80,7 +81,8 @@ class TestCosineEpoch(unittest.TestCase):
 
 class TestCosineIterT300(unittest.TestCase):
     def test_public_periodic_schedule(self):
-        # msmo.md §5.1 [measured]: iteration 0 -> 0.01, 150 -> 0.005, 300 -> 1e-5, 600 -> 0.01, 900 -> 1e-5
+        # the public schedule (docs/methods/msmo.md, "Training protocol"): iteration 0 -> 0.01, 150 -> 0.005, 300 ->
+        # 1e-5, 600 -> 0.01, 900 -> 1e-5
         seen, _, sched = _run("cosine_iter_t300", epochs=1, epoch_length=901, lr=0.01, eta_min=1e-5)
         self.assertEqual(sched.T_max, 300)
         for it, value in ((0, 0.01), (150, 0.005005), (300, 1e-5), (450, 0.005005), (600, 0.01), (900, 1e-5)):

@@ -9,7 +9,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Tests for monai_ext.losses.bce_dice (mgcc.md §4)."""
+"""Tests for monai_ext.losses.bce_dice (docs/methods/mgcc.md, "Losses")."""
 
 from __future__ import annotations
 

@@ -35,7 +35,8 @@ def _eval_norm_and_dropout(m: nn.Module) -> None:
 
 class TestParameterCounts(unittest.TestCase):
     def test_counts(self):
-        # evaluation.md §5: 1.81 M and 3.71 M; exact values checked against SSL4MIS 06df6047 with 2 classes
+        # docs/methods/evaluation.md, "Baselines": 1.81 M and 3.71 M; exact values checked against SSL4MIS 06df6047 with
+        # 2 classes
         unet, cct = USUNet(in_channels=1, out_channels=2), CCTUNet(in_channels=1, out_channels=2)
         self.assertEqual(n_params(unet), 1_813_474)
         self.assertEqual(n_params(cct), 3_712_504)

@@ -9,7 +9,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Tests for monai_ext.networks.blocks.convlstm (msmo.md §3.4, ConvLSTM cell)."""
+"""Tests for monai_ext.networks.blocks.convlstm (docs/methods/msmo.md, "HConvLSTM decoder", ConvLSTM cell)."""
 
 from __future__ import annotations
 
@@ -103,7 +103,8 @@ class TestCellProperties(unittest.TestCase):
         convs = [m for m in cell.modules() if isinstance(m, nn.Conv2d)]
         self.assertEqual(len(convs), 1)
         self.assertEqual(tuple(cell.conv.weight.shape), (2048, 1536, 3, 3))
-        self.assertEqual(sum(p.numel() for p in cell.parameters()), 28_313_600)  # msmo.md §3.4
+        # docs/methods/msmo.md, "HConvLSTM decoder"
+        self.assertEqual(sum(p.numel() for p in cell.parameters()), 28_313_600)
 
     def test_zero_state_follows_input_dtype_and_layout(self):
         cell = MSMOConvLSTMCell(2, 2, 3).double()

@@ -37,7 +37,7 @@ class TestConvMixer(unittest.TestCase):
             blocks = [ConvMixerBlock(2, 1024, 3, 7) for _ in range(3)]
             layer = ConvMixerLayer(2, 1024, 7)
         self.assertEqual(n_params(layer), 1_104_896)
-        self.assertEqual(sum(n_params(b) for b in blocks), 9_944_064)  # mgcc.md §10
+        self.assertEqual(sum(n_params(b) for b in blocks), 9_944_064)  # docs/methods/mgcc.md, "Parameter counts"
         self.assertEqual(len(blocks[0]), 3)
 
     def test_order_act_then_norm(self):

@@ -9,7 +9,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Tests for monai_ext.networks.nets.mgcc (mgcc.md §3, §10, §12)."""
+"""Tests for monai_ext.networks.nets.mgcc (docs/methods/mgcc.md, "Network" and "Parameter counts")."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ class TestParameterCounts(unittest.TestCase):
     def test_decoder_multi_channel_count(self):
         with torch.device("meta"):
             dec = MGCCDecoder(2, 3)
-        self.assertEqual(n_params(dec), 23_347_075)  # msmo.md §3.3, C = 3
+        self.assertEqual(n_params(dec), 23_347_075)  # docs/methods/msmo.md, "Parameter counts", C = 3
 
 
 class TestMGCCNet(unittest.TestCase):

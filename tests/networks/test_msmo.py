@@ -9,7 +9,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Tests for monai_ext.networks.nets.msmo (msmo.md §3, §9)."""
+"""Tests for monai_ext.networks.nets.msmo (docs/methods/msmo.md, "Network" and "Parameter counts")."""
 
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ class _Capture:
 
 
 class TestParameterCounts(unittest.TestCase):
-    """msmo.md §3.5 acceptance counts, full size on the meta device (no memory, no forward pass)."""
+    """docs/methods/msmo.md, "Parameter counts" acceptance counts, full size on the meta device (no memory, no forward
+    pass)."""
 
     @parameterized.expand(
         [

@@ -9,7 +9,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Convolutional LSTM cell of the MSMO hierarchical ConvLSTM decoder (msmo.md §3.4).
+"""Convolutional LSTM cell of the MSMO hierarchical ConvLSTM decoder (docs/methods/msmo.md, "HConvLSTM decoder").
 
 One convolution (bias, "same" padding) on ``cat[x, h_prev]`` gives the pre-activations of the four gates, split along
 channels in the order ``(i, f, o, g)``; ``i, f, o = sigmoid``, ``g = tanh``; ``c = f * c_prev + i * g`` and

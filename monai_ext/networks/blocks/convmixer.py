@@ -11,7 +11,7 @@
 
 """ConvMixer bottleneck layers of CMU-Net, as used (three blocks of three layers) by MGCC and MSMO.
 
-Re-implemented from FengheTan9/CMU-Net (``1a2bee86``; MIT) as described in mgcc.md §3.1. One layer is
+Re-implemented from FengheTan9/CMU-Net (``1a2bee86``; MIT) as described in docs/methods/mgcc.md, "Network". One layer is
 ``Residual(depthwise conv k×k -> GELU -> BN)`` followed by ``pointwise conv 1×1 -> GELU -> BN``; the residual wraps
 only the depthwise part, there is no patch embedding and the resolution is unchanged. Note the order conv -> GELU ->
 BN (activation before normalisation), as in the original ConvMixer. A layer of width 1024 and kernel 7 has 1,104,896

@@ -11,9 +11,9 @@
 
 """Multi-scale attention gate (MSAG) of CMU-Net, used on the skip connections of MGCC and MSMO.
 
-Re-implemented from FengheTan9/CMU-Net (``1a2bee86``; MIT) as described in mgcc.md §3.1: three parallel branches on
-``x`` (1×1 conv + BN, 3×3 conv + BN, 3×3 conv with dilation 2 + BN), concatenated (3C), ReLU, a 1×1 "vote" conv
-(3C → C) + BN, sigmoid gate ``g``; output ``x + x * g``. MSAG(64) has 90,880 parameters.
+Re-implemented from FengheTan9/CMU-Net (``1a2bee86``; MIT) as described in docs/methods/mgcc.md, "Network": three
+parallel branches on ``x`` (1×1 conv + BN, 3×3 conv + BN, 3×3 conv with dilation 2 + BN), concatenated (3C), ReLU, a 1×1
+"vote" conv (3C → C) + BN, sigmoid gate ``g``; output ``x + x * g``. MSAG(64) has 90,880 parameters.
 """
 
 from __future__ import annotations

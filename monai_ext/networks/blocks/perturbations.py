@@ -12,7 +12,8 @@
 """Feature perturbations of cross-consistency training (CCT, MGCC, MSMO).
 
 The three perturbations feed the auxiliary decoders of a multi-decoder network (SSL4MIS ``UNet_CCT``, MGCC, MSMO).
-They follow SSL4MIS ``code/networks/unet.py`` (commit ``06df6047``) and the MGCC specification (mgcc.md §3.5):
+They follow SSL4MIS ``code/networks/unet.py`` (commit ``06df6047``) and MGCC as described in docs/methods/mgcc.md, "Taps
+and perturbations":
 
 - :class:`FeatureDropoutPerturbation`: zero the most activated spatial positions (channel-mean attention above a
   random fraction ``gamma`` of its per-sample maximum).

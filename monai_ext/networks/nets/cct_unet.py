@@ -12,7 +12,7 @@
 """The SSL4MIS 2D U-Net and its cross-consistency (CCT) variant, the small baseline backbones.
 
 Re-implemented from HiLab-git/SSL4MIS ``code/networks/unet.py`` at commit ``06df6047`` (MIT; no code copied), see
-evaluation.md §4.3 and §5:
+docs/methods/evaluation.md, "Baselines":
 
 - :class:`USUNet`: features 16-32-64-128-256; each stage is conv3×3-BN-LeakyReLU-Dropout-conv3×3-BN-LeakyReLU with
   dropout (0.05, 0.1, 0.2, 0.3, 0.5) from the shallowest to the deepest stage, 2×2 max-pooling between stages; each

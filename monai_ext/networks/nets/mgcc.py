@@ -12,7 +12,7 @@
 """MGCC: Multi-Level Global Context Cross Consistency network (Tang et al., arXiv 2305.09447).
 
 Re-implemented from FengheTan9/Multi-Level_Global_Context_Cross_Consistency (HEAD ``a9c8bd3``, MIT; no code copied)
-as specified in mgcc.md §3:
+as described in docs/methods/mgcc.md, "Network":
 
 - encoder: five double-conv stages (conv3×3-BN-ReLU ×2), widths ``16·dim_mult·(1, 2, 4, 8, 16)`` (64..1024 at
   ``dim_mult=4``), 2×2 max-pooling between stages;
@@ -28,9 +28,9 @@ as specified in mgcc.md §3:
 
 Parameters at the defaults: 122,182,980 (training graph) and 52,142,145 (inference graph).
 
-Deviations from the public code (mgcc.md §3.5, §9): random numbers of the perturbations come from torch's generator on
-the input's device; ``length`` is validated (the public ``type=tuple`` CLI bug); the number of output channels is a
-parameter (the public code fixes 1).
+Deviations from the public code (docs/methods/mgcc.md, "Deviations" and "Public-code bugs not reproduced"): random
+numbers of the perturbations come from torch's generator on the input's device; ``length`` is validated (the public
+``type=tuple`` CLI bug); the number of output channels is a parameter (the public code fixes 1).
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ class MGCCNet(MultiLevelConsistencyNet):
             are replayed identically (the RNG state is preserved). Side effect: the BatchNorm running statistics of the
             auxiliary decoders are updated twice per step; they are never used (inference runs the main decoder only).
         multi_level_taps: True (MGCC). False feeds all auxiliary decoders from the output of the last ConvMixer block,
-            i.e. plain CCT on the MGCC backbone (the minimal ablation of MGCC, evaluation.md §4.1).
+            i.e. plain CCT on the MGCC backbone (the minimal ablation of MGCC, docs/methods/evaluation.md, "Baselines").
         checkpoint_main_decoder: also checkpoint the main decoder in training (the least memory; one more decoder
             forward per step). The result is unchanged.
         features: explicit widths of the five encoder stages (the ConvMixer width is the last); overrides `dim_mult`.

@@ -11,13 +11,14 @@
 
 """MSMO: Multi-Scale Multi-Object semi-supervised consistency network (Guo, Liu et al., Neural Networks).
 
-Re-implemented from the description of lol88/MSMO (HEAD ``b67d6ec``; no licence, no code copied) in msmo.md §3:
+Re-implemented from the description of lol88/MSMO (HEAD ``b67d6ec``; no licence, no code copied) in
+docs/methods/msmo.md, "Network":
 
 - encoder: five residual blocks (conv3×3-BN-ReLU-conv3×3-BN plus an always-present conv1×1-BN shortcut, then ReLU),
   widths ``16·dim_mult·(1, 2, 4, 8, 16)`` (64..1024 at ``dim_mult=4``), 2×2 max-pooling between them;
 - bottleneck, taps, perturbations, four decoders and train/eval outputs exactly as MGCC
   (:class:`~monai_ext.networks.nets.MGCCNet`);
-- decoders, all four of the same type (msmo.md §3.2):
+- decoders, all four of the same type (docs/methods/msmo.md, "Decoders"):
 
   - ``decoder="hconvlstm"`` (default, the paper's method, :class:`MSMOHConvLSTMDecoder`): ConvLSTM cells at 1/16 ..
     1/2 scale fed by MSAG-gated skips; the objects are decoded one after the other, each starting every level from the
@@ -25,7 +26,8 @@ Re-implemented from the description of lol88/MSMO (HEAD ``b67d6ec``; no licence,
   - ``decoder="unet_msag"`` (what the public ``train.py`` actually trains): the U-Net + MSAG decoder of MGCC
     (:class:`~monai_ext.networks.nets.MGCCDecoder`) with ``out_channels`` logit maps.
 
-Parameters at ``dim_mult=4`` (msmo.md §3.5; independent of the number of objects for HConvLSTM):
+Parameters at ``dim_mult=4`` (docs/methods/msmo.md, "Parameter counts"; independent of the number of objects for
+HConvLSTM):
 
 ======================================================  ================  ===============
 configuration                                           training graph    inference graph
@@ -37,10 +39,10 @@ configuration                                           training graph    infere
                                                         122,885,964       52,844,739
 ======================================================  ================  ===============
 
-Public-code bugs not reproduced (msmo.md §7): the ConvLSTM decoders are not overwritten by U-Net decoders (the
-decoder is a named switch); ConvLSTM zero states are created on the input's device and dtype (no ``.cuda()``); by
-default the unused MSAG of ``x1`` is not constructed (``legacy_unused_msag1=True`` restores it, computed and
-discarded).
+Public-code bugs not reproduced (docs/methods/msmo.md, "Public-code bugs not reproduced"): the ConvLSTM decoders are not
+overwritten by U-Net decoders (the decoder is a named switch); ConvLSTM zero states are created on the input's device
+and dtype (no ``.cuda()``); by default the unused MSAG of ``x1`` is not constructed (``legacy_unused_msag1=True``
+restores it, computed and discarded).
 """
 
 from __future__ import annotations
@@ -133,7 +135,8 @@ class MSMOEncoder(nn.Module):
 
 
 class MSMOHConvLSTMDecoder(nn.Module):
-    """Hierarchical ConvLSTM decoder with object-to-object recurrence (MSMO "HConvLSTM", msmo.md §3.4).
+    """Hierarchical ConvLSTM decoder with object-to-object recurrence (MSMO "HConvLSTM", docs/methods/msmo.md,
+    "HConvLSTM decoder").
 
     ``forward([x1, x2, x3, x4, x5])`` returns (B, out_channels, H, W) logits, channel ``t`` = object ``t``:
 
@@ -165,7 +168,7 @@ class MSMOHConvLSTMDecoder(nn.Module):
         out_channels: number of objects (one logit map each).
         features: widths of the five encoder stages ``x1 .. x5``. Default (64, 128, 256, 512, 1024).
         levels: 4 (the public topology, default) or 5 (a fifth level at full resolution gated with ``MSAG(x1)``, the
-            RVOS-faithful variant of msmo.md §3.4).
+            RVOS-faithful variant of docs/methods/msmo.md, "HConvLSTM decoder").
         legacy_unused_msag1: with 4 levels, also construct the MSAG of ``x1`` and compute it in every forward pass, then
             discard its output, as the public code (its parameters never get a gradient: DDP then needs
             ``find_unused_parameters=True``). Default False.
@@ -350,10 +353,10 @@ class MSMONet(MultiLevelConsistencyNet):
     :class:`~monai_ext.networks.nets.multi_level_consistency.MultiLevelConsistencyNet`, shared with MGCC.
 
     Performance: the network keeps the memory format of its input (``channels_last`` works end to end). HConvLSTM
-    compute grows linearly with the number of objects (msmo.md §3.5). In channels-last training the concatenated
-    features and the ConvLSTM gates pass dense gradients backwards (as :class:`MGCCNet`; the gate activations are
-    split, not sliced, so the gate convolution's gradient stays channels-last), which matters most under bfloat16
-    autocast (``--amp true``); no option is needed and no value changes.
+    compute grows linearly with the number of objects (docs/methods/msmo.md, "Parameter counts"). In channels-last
+    training the concatenated features and the ConvLSTM gates pass dense gradients backwards (as :class:`MGCCNet`; the
+    gate activations are split, not sliced, so the gate convolution's gradient stays channels-last), which matters most
+    under bfloat16 autocast (``--amp true``); no option is needed and no value changes.
     """
 
     def __init__(

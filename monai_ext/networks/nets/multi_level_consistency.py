@@ -11,11 +11,11 @@
 
 """Shared skeleton of the multi-level global-context cross-consistency networks (MGCC and MSMO).
 
-Both networks (mgcc.md §3, msmo.md §3) are: a five-stage encoder ``[x1 .. x5]``; three ConvMixer blocks applied in
-sequence to ``x5`` and tapped after 0, ``length[0]``, ``length[0] + length[1]`` and all layers; a main decoder fed the
-clean features with the deepest tap; three auxiliary decoders fed perturbed copies of all five features (aux1: feature
-dropout on the 0-layer tap, aux2: dropout p = 0.3 on the first tap, aux3: feature noise U(-0.3, 0.3) on the second).
-They differ only in the encoder and in the decoder type, which a subclass passes to
+Both networks (docs/methods/mgcc.md and docs/methods/msmo.md, "Network") are: a five-stage encoder ``[x1 .. x5]``; three
+ConvMixer blocks applied in sequence to ``x5`` and tapped after 0, ``length[0]``, ``length[0] + length[1]`` and all
+layers; a main decoder fed the clean features with the deepest tap; three auxiliary decoders fed perturbed copies of all
+five features (aux1: feature dropout on the 0-layer tap, aux2: dropout p = 0.3 on the first tap, aux3: feature noise
+U(-0.3, 0.3) on the second). They differ only in the encoder and in the decoder type, which a subclass passes to
 :class:`MultiLevelConsistencyNet`; the forward pass (taps, perturbations, optional activation checkpointing of the
 auxiliary branches, eval path through the main decoder only), :meth:`~MultiLevelConsistencyNet.forward_all_heads` (all
 four heads on clean features, for the decoder-disagreement uncertainty map of ``docs/uncertainty.md``) and
