@@ -178,7 +178,8 @@ class TestRealSamples(unittest.TestCase):
         self.assertNotEqual(float(np.abs(rle[..., 0] - rle[..., 1]).mean()), 0.0)
 
     def test_invalid_region_warns(self):
-        # region not rescaled with the pixel data (spec §2.1): spacing unknown, warning, no crop
+        # region not rescaled with the pixel data (docs/methods/ultrasound-dicom.md, "Region calibration"): spacing
+        # unknown, warning, no crop
         for name in ("examples_ybr_color.dcm", "examples_palette.dcm"):
             reader = UltrasoundDicomReader(frames=0)
             with self.assertWarnsRegex(USCalibrationWarning, "outside"):

@@ -9,7 +9,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Tests of monai_ext.io.nifti_writer: (W, H, 1, T) label maps with mm spacing and frame time (spec §6.4)."""
+"""Tests of monai_ext.io.nifti_writer: (W, H, 1, T) label maps with mm spacing and frame time
+(docs/methods/ultrasound-dicom.md, "What is written back")."""
 
 from __future__ import annotations
 
