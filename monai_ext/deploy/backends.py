@@ -75,7 +75,15 @@ def us_backend_inferer(
     """
     check_backend(backend)
     if backend == "torch":
-        return torch_inferer if torch_inferer is not None else SimpleInferer()
+        torch_inferer = torch_inferer if torch_inferer is not None else SimpleInferer()
+        if parse_flag(uncertainty, "uncertainty") and not getattr(torch_inferer, "enabled", False):
+            # without this the post-processing would split a class channel off as the "uncertainty" map
+            raise USInputError(
+                f"uncertainty maps are the disagreement between a network's decoders, and this bundle's inferer "
+                f"({type(torch_inferer).__name__}) has one decoder: set uncertainty false (CCT, MGCC and MSMO have "
+                "them)."
+            )
+        return torch_inferer
     if parse_flag(uncertainty, "uncertainty"):
         raise USInputError(
             f"uncertainty maps need the outputs of every decoder, and the exported model of backend {backend!r} "

@@ -329,7 +329,7 @@ def infer_test_split(cell: StudyCell, run_dir: Path, bundle_dir: Path, override:
                             "output_dir": str(run_dir / "infer"),
                             "checkpointloader#load_path": str(run_dir / "models" / "model.pt"),
                             **inference_overrides(bundle_dir, cell.preset, override, cell.variant)}
-    uncertainty = "uncertainty" in inference
+    uncertainty = "USDecoderDisagreementInferer" in json.dumps(inference)  # the multi-decoder bundles
     if uncertainty:
         args["uncertainty"] = True
     timings = run_logged(bundle_command(bundle_dir, ["inference.json"], args), bundle_dir, run_dir / "infer_log.txt")

@@ -22,6 +22,21 @@ def test_torch_is_simple_inferer_and_runtime_backends_need_a_model(tmp_path):
         check_backend("cuda")
 
 
+def test_uncertainty_needs_the_decoder_disagreement_inferer(tmp_path):
+    from monai_ext.inference import USDecoderDisagreementInferer
+    from monai_ext.utils.errors import USInputError
+
+    disagreement = USDecoderDisagreementInferer(enabled=True, activation="sigmoid")
+    assert us_backend_inferer("torch", torch_inferer=disagreement, uncertainty=True) is disagreement
+    plain = USDecoderDisagreementInferer(enabled=False)
+    assert us_backend_inferer("torch", torch_inferer=plain, uncertainty=False) is plain
+    # a single-decoder bundle (SimpleInferer) would have a class channel split off as the "uncertainty" map
+    with pytest.raises(USInputError, match=r"this bundle's inferer \(SimpleInferer\) has one decoder"):
+        us_backend_inferer("torch", uncertainty=True)
+    with pytest.raises(USInputError, match="uncertainty maps need the outputs of every decoder"):
+        us_backend_inferer("onnxruntime", model_path=tmp_path / "m.onnx", uncertainty="true")
+
+
 def test_algorithm_version_names_runtime_precision_and_model():
     assert deployed_algorithm_version("0.1.0", "torch", "models/model.onnx") == "0.1.0"
     version = deployed_algorithm_version("0.1.0", "onnxruntime", "/m/model_int8.onnx")
