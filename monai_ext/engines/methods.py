@@ -115,11 +115,12 @@ def make_ema_teacher(network: nn.Module) -> nn.Module:
 
 
 def probabilities(logits: torch.Tensor, activation: str) -> torch.Tensor:
-    """Softmax over channels (background + structures) or an independent sigmoid per structure channel."""
+    """Softmax over channels (background + structures) or an independent sigmoid per structure channel, in float32
+    (also under bfloat16 autocast: the consistency losses built on them compare probabilities that differ by 1e-2)."""
     if activation == "softmax":
-        return torch.softmax(logits, dim=1)
+        return torch.softmax(logits.float(), dim=1)
     if activation == "sigmoid":
-        return torch.sigmoid(logits)
+        return torch.sigmoid(logits.float())
     raise ValueError(f"activation must be 'softmax' or 'sigmoid', got {activation!r}.")
 
 
