@@ -80,9 +80,8 @@ class USBCEDiceLoss(_Loss):
             )
         if input.dim() < 3:
             raise ValueError(f"USBCEDiceLoss: expected (B, C, *spatial), got shape {list(input.shape)}.")
-        # in float32 also under bfloat16 autocast: bf16 keeps 3 significant digits, and the soft Dice's sums over
-        # ~10^4 pixels and their gradients would round at that precision (with this loss in bf16 the
-        # bf16 quick runs ended 0.03 below fp32)
+        # in float32 also under bfloat16 autocast, whatever dtype the network's head returns: bf16 keeps 3
+        # significant digits, too few for the soft Dice's sums over ~10^4 pixels
         input, target = input.float(), target.float()
         bce = F.binary_cross_entropy_with_logits(input, target)
         prob = torch.sigmoid(input)
