@@ -174,11 +174,15 @@ def write_study_report(records: Sequence[CellRecord], results_dir: str | Path, c
     out.mkdir(parents=True, exist_ok=True)
     agg = aggregate_study(records, baseline)
     files: list[Path] = []
+    if context.get("finished_only"):  # a report of cells run earlier: its own duration says nothing
+        when = (f"Report of the cells finished under the study folder (`--finished-only`: nothing was run; each "
+                f"cell's training time is in the tables), made {context.get('started', '?')}")
+    else:
+        when = f"Started {context.get('started', '?')}, took {context.get('duration_s', 0) / 60:.1f} min"
     lines = ["# Comparison study", "", f"Command: `{context.get('command', '')}`", "",
-             f"Started {context.get('started', '?')}, took {context.get('duration_s', 0) / 60:.1f} min on "
-             f"{context.get('cpu', '?')}; preset `{context.get('preset', '?')}`; selection: the checkpoint with the "
-             "best validation `val_mean_dice` (validation split), scored once on the test split. Protocol and "
-             "definitions: `docs/study.md`; uncertainty: `docs/uncertainty.md`.", ""]
+             f"{when} on {context.get('cpu', '?')}; preset `{context.get('preset', '?')}`; selection: the checkpoint "
+             "with the best validation `val_mean_dice` (validation split), scored once on the test split. Protocol "
+             "and definitions: `docs/study.md`; uncertainty: `docs/uncertainty.md`.", ""]
     for task, entry in agg.items():
         task_records = [r for r in records if r.cell.task == task]
         lines += [f"## {task}", "", f"Dataset: {context.get('dataset', {}).get(task, '?')}. Structures: "

@@ -294,7 +294,8 @@ def run_study(opts: StudyOptions, stream: TextIO | None = None) -> dict[str, Any
             any_split = next(p for (t, _, _), p in split_by_key.items() if t == task)
             labels[task] = load_split(any_split).get("labels", {})
         context = {"command": command, "started": started, "duration_s": time.time() - t0, "cpu": cpu_model(),
-                   "preset": opts.preset, "dataset": {t: r for t, r in roots.items()}}
+                   "preset": opts.preset, "dataset": {t: r for t, r in roots.items()},
+                   "finished_only": opts.finished_only}
         method_override = {c.method: {k: v for k, v in overrides[c.name].items() if k != "dataset_dir"}
                            for c in cells}
         report = write_study_report(records, opts.results_dir, context, opts.baseline, method_override, bundles_dir,

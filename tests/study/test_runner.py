@@ -120,6 +120,7 @@ def test_finished_only_reports_what_is_there_and_runs_nothing(study):
     assert {p: p.stat().st_mtime_ns for p in logs} == logs
     readme = (tmp / "results_finished" / "README.md").read_text()
     assert f"| {missing} | not run yet (--finished-only) |" in readme and "| cct | 0.25 | 1 |" in readme
+    assert "(`--finished-only`: nothing was run;" in readme and ", took " not in readme
 
 
 @pytest.mark.slow
