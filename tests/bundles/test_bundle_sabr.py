@@ -194,7 +194,10 @@ def test_stage_recipes_follow_the_released_code():
     assert train["network_def"]["_target_"] == "monai_ext.networks.nets.SABRSegmentationNet"
     assert train.get_parsed_content("loss_weights") == {"coarse": 0.5, "segfix": 1.0, "refined": 1.0}
     inference = json.loads((BUNDLE / "configs" / "inference.json").read_text())
-    assert inference["network_def"] == json.loads((BUNDLE / "configs" / "train.json").read_text())["network_def"]
+    # the same network as training; inference.json also turns it off for the ONNX Runtime / OpenVINO backends
+    deployed = {k: v for k, v in inference["network_def"].items() if k != "_disabled_"}
+    assert inference["network_def"]["_disabled_"] == "$@backend != 'torch'"
+    assert deployed == json.loads((BUNDLE / "configs" / "train.json").read_text())["network_def"]
     net = _parse(["inference.json"], bundle_root=str(BUNDLE), **NETWORK).get_parsed_content("network_def")
     assert net.training and net.boundary_refinement == "segfix"
 
