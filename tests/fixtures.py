@@ -7,6 +7,8 @@
 - :func:`pydicom_sample`: a sample file of the installed pydicom / pydicom-data packages (never downloaded); skips
   the test where it is not installed.
 - :func:`n_params`: parameter count of a module.
+- :func:`parse_bundle_configs`: a bundle's config files merged as ``--config_file "[...]"`` merges them, with
+  overrides, unparsed (MONAI ``ConfigParser``).
 
 Test files import them as ``from tests.fixtures import dciodvfy_errors``.
 """
@@ -21,7 +23,7 @@ import unittest
 import torch.nn as nn
 from pydicom.data import get_testdata_file
 
-__all__ = ["dciodvfy_errors", "dciodvfy_report", "n_params", "pydicom_sample"]
+__all__ = ["dciodvfy_errors", "dciodvfy_report", "n_params", "parse_bundle_configs", "pydicom_sample"]
 
 
 def dciodvfy_report(path: str | os.PathLike) -> str:
@@ -84,3 +86,15 @@ def n_params(module: nn.Module, trainable: bool = False) -> int:
         the count.
     """
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable)
+
+
+def parse_bundle_configs(bundle_dir: str | os.PathLike, configs: list[str], **override):
+    """A ``ConfigParser`` over ``<bundle_dir>/configs/<c>`` for each of ``configs`` (merged in order), with each
+    ``override`` (``#`` ids allowed) set, nothing parsed yet."""
+    from monai.bundle import ConfigParser
+
+    cfg = ConfigParser()
+    cfg.read_config([os.path.join(bundle_dir, "configs", c) for c in configs])
+    for k, v in override.items():
+        cfg[k] = v
+    return cfg

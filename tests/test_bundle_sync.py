@@ -23,6 +23,7 @@ from monai_ext.bundle_sync import (
     sync_bundles,
 )
 from monai_ext.cli import main
+from tests.fixtures import parse_bundle_configs
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLES = ROOT / "bundles"
@@ -147,13 +148,7 @@ def test_no_config_retypes_the_label_tables_or_the_phantom_folder():
 
 
 def _parse(bundle: str, files: list[str], overrides: dict):
-    from monai.bundle import ConfigParser
-
-    parser = ConfigParser()
-    parser.read_config([str(BUNDLES / bundle / "configs" / f) for f in files])
-    for k, v in overrides.items():
-        parser[k] = v
-    return parser
+    return parse_bundle_configs(BUNDLES / bundle, files, **overrides)
 
 
 @pytest.fixture(scope="module")

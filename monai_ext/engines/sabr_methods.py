@@ -30,10 +30,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
-from monai.data import MetaTensor
 from torch import nn
 
 from monai_ext.engines.methods import USIterationContext
+from monai_ext.engines.plain_tensors import as_plain_tensor
 from monai_ext.losses import USSABRBoundaryLoss, USSABRSegLoss
 
 __all__ = ["SABRBoundaryMethod", "SABRFinetuneMethod"]
@@ -105,9 +105,7 @@ class SABRBoundaryMethod:
                 f"SABRBoundaryMethod: the labelled batch has no {key!r} (keys: {sorted(batch)}); add "
                 "monai_ext.transforms.USSegFixTargetsd to the labelled training pipeline."
             )
-        t = batch[key]
-        t = t.as_tensor() if isinstance(t, MetaTensor) else torch.as_tensor(t)
-        return t.to(device)
+        return torch.as_tensor(as_plain_tensor(batch[key])).to(device)
 
     def __call__(
         self,

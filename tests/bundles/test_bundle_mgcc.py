@@ -26,6 +26,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.fixtures import parse_bundle_configs
+
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = ROOT / "bundles" / "mgcc_us_segmentation"
 WORKER = Path(__file__).with_name("bundle_worker.py")
@@ -95,13 +97,7 @@ def test_mgcc_bundle_train_evaluate_infer_track_and_check(tmp_path):
 
 
 def _parse(configs: list[str], **override):
-    from monai.bundle import ConfigParser
-
-    cfg = ConfigParser()
-    cfg.read_config([str(BUNDLE / "configs" / c) for c in configs])
-    for k, v in override.items():
-        cfg[k] = v
-    return cfg
+    return parse_bundle_configs(BUNDLE, configs, **override)
 
 
 def test_train_config_follows_the_mgcc_protocol():

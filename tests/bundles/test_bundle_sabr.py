@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.fixtures import parse_bundle_configs
+
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = ROOT / "bundles" / "sabr_us_segmentation"
 WORKER = Path(__file__).with_name("sabr_worker.py")
@@ -148,13 +150,7 @@ def test_sabr_stages_evaluate_infer_track_and_check(tmp_path, tiny_overlay):
 
 
 def _parse(configs: list[str], **override):
-    from monai.bundle import ConfigParser
-
-    cfg = ConfigParser()
-    cfg.read_config([str(BUNDLE / "configs" / c) for c in configs])
-    for k, v in override.items():
-        cfg[k] = v
-    return cfg
+    return parse_bundle_configs(BUNDLE, configs, **override)
 
 
 def test_overlays_are_valid_for_every_stage():
