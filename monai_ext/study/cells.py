@@ -329,7 +329,10 @@ def infer_test_split(cell: StudyCell, run_dir: Path, bundle_dir: Path, override:
                             "output_dir": str(run_dir / "infer"),
                             "checkpointloader#load_path": str(run_dir / "models" / "model.pt"),
                             **inference_overrides(bundle_dir, cell.preset, override, cell.variant)}
-    uncertainty = "USDecoderDisagreementInferer" in json.dumps(inference)  # the multi-decoder bundles
+    # maps only where the bundle's torch inferer is the decoder-disagreement one (the multi-decoder bundles)
+    torch_inferer = inference.get("torch_inferer")
+    uncertainty = isinstance(torch_inferer, dict) and str(torch_inferer.get("_target_", "")).endswith(
+        "USDecoderDisagreementInferer")
     if uncertainty:
         args["uncertainty"] = True
     timings = run_logged(bundle_command(bundle_dir, ["inference.json"], args), bundle_dir, run_dir / "infer_log.txt")
